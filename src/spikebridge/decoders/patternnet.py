@@ -1,0 +1,142 @@
+"""The paper's feed-forward behavioural decoder, loaded from its MATLAB parameter file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+
+from spikebridge.decoders.base import SpikeDecoder
+from spikebridge.exceptions import DataFormatError
+
+__all__ = ["WindowMLPDecoder", "load_patternnet_decoder"]
+
+
+class WindowMLPDecoder(SpikeDecoder):
+    """One-hidden-layer tanh classifier over the current bin and ``history_bins`` past bins.
+
+    At bin ``t`` the input is ``x(t) = [s(t), s(t-1), ..., s(t-H)]`` (each block all read neurons, in
+    order; zeros before the first bin), then ``z = (x - offset) * gain + ymin``,
+    ``h = tanh(W1 z + b1)`` and scores ``W2 h + b2``. The input affine map is folded into ``W1`` and ``b1``
+    once, so the first layer runs as one causal convolution over time.
+
+    Parameters
+    ----------
+    input_weights :
+        ``W1``, shape ``(n_hidden, (history_bins + 1) * n_neurons)``, lag-major input order.
+    input_bias :
+        ``b1``, shape ``(n_hidden,)``.
+    output_weights :
+        ``W2``, shape ``(n_classes, n_hidden)``.
+    output_bias :
+        ``b2``, shape ``(n_classes,)``.
+    n_neurons :
+        Neurons read per bin; the history length is inferred from the input size.
+    input_offset, input_gain, input_ymin :
+        The input normalisation (MATLAB ``mapminmax``); shapes ``(n_inputs,)``, ``(n_inputs,)``, scalar.
+    """
+
+    def __init__(
+        self,
+        input_weights: NDArray,
+        input_bias: NDArray,
+        output_weights: NDArray,
+        output_bias: NDArray,
+        *,
+        n_neurons: int,
+        input_offset: NDArray | None = None,
+        input_gain: NDArray | None = None,
+        input_ymin: float = 0.0,
+    ) -> None:
+        w1 = np.asarray(input_weights, dtype=np.float64)
+        n_hidden, n_inputs = w1.shape
+        if n_inputs % n_neurons:
+            raise DataFormatError(
+                f"Decoder input size {n_inputs} is not a multiple of n_neurons={n_neurons}; "
+                "it must be (history_bins + 1) * n_neurons."
+            )
+        offset = np.zeros(n_inputs) if input_offset is None else np.asarray(input_offset, float).ravel()
+        gain = np.ones(n_inputs) if input_gain is None else np.asarray(input_gain, float).ravel()
+        if offset.shape != (n_inputs,) or gain.shape != (n_inputs,):
+            raise DataFormatError(
+                f"Decoder normalisation has {offset.size} offsets and {gain.size} gains for {n_inputs} inputs."
+            )
+        w2 = np.asarray(output_weights, dtype=np.float64)
+        b1 = np.asarray(input_bias, dtype=np.float64).ravel()
+        b2 = np.asarray(output_bias, dtype=np.float64).ravel()
+        if b1.shape != (n_hidden,) or w2.shape[1] != n_hidden or b2.shape != (w2.shape[0],):
+            raise DataFormatError(
+                f"Decoder layer shapes do not fit: W1 {w1.shape}, b1 {b1.shape}, W2 {w2.shape}, b2 {b2.shape}."
+            )
+        self.n_neurons = int(n_neurons)
+        self.history_bins = n_inputs // n_neurons - 1
+        self.n_classes = int(w2.shape[0])
+        self.n_hidden = int(n_hidden)
+        folded_w = w1 * gain[None, :]
+        folded_b = b1 + w1 @ (input_ymin - offset * gain)
+        # conv1d cross-correlates: kernel index k multiplies s(t - (H - k)), so reverse the lag axis.
+        kernel = folded_w.reshape(n_hidden, self.history_bins + 1, n_neurons)[:, ::-1, :]
+        self._kernel = torch.tensor(np.ascontiguousarray(kernel.transpose(0, 2, 1)), dtype=torch.float32)
+        self._bias1 = torch.tensor(folded_b, dtype=torch.float32)
+        self._w2 = torch.tensor(w2, dtype=torch.float32)
+        self._b2 = torch.tensor(b2, dtype=torch.float32)
+
+    def _scores(self, spikes: torch.Tensor) -> torch.Tensor:
+        x = F.pad(spikes.to(torch.float32).transpose(1, 2), (self.history_bins, 0))
+        hidden = torch.tanh(F.conv1d(x, self._kernel, self._bias1))  # (batch, n_hidden, n_bins)
+        return torch.einsum("bht,ch->btc", hidden, self._w2) + self._b2
+
+
+def load_patternnet_decoder(path: str | Path, *, n_neurons: int | None = None) -> WindowMLPDecoder:
+    """Load the paper's decoder (``decoder_<rat>_patternnet.mat``).
+
+    Parameters
+    ----------
+    path :
+        The MATLAB file with fields ``x1_step1`` (``xoffset``, ``gain``, ``ymin``), ``b1``, ``IW1_1``,
+        ``b2`` and ``LW2_1``.
+    n_neurons :
+        Neurons read per bin. If None, it is inferred from the input size assuming the paper's
+        ``his = 60`` history bins, i.e. ``n_inputs / 61``; pass it when the history differs.
+
+    Returns
+    -------
+    decoder :
+        A :class:`WindowMLPDecoder`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Decoder file not found: {path}")
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as err:  # scipy raises several types for corrupt files
+        raise DataFormatError(f"Could not read {path} as a MATLAB file: {err}") from err
+    needed = ("x1_step1", "b1", "IW1_1", "b2", "LW2_1")
+    missing = [k for k in needed if k not in mat]
+    if missing:
+        present = sorted(k for k in mat if not k.startswith("__"))
+        raise DataFormatError(f"{path} is missing decoder variables {missing}; it has {present}.")
+    step = mat["x1_step1"]
+    try:
+        offset = np.asarray(step["xoffset"][0, 0], dtype=float).ravel()
+        gain = np.asarray(step["gain"][0, 0], dtype=float).ravel()
+        ymin = float(np.asarray(step["ymin"][0, 0]).ravel()[0])
+    except (ValueError, IndexError, KeyError) as err:
+        raise DataFormatError(f"{path}: `x1_step1` must be a struct with xoffset, gain, ymin ({err}).") from err
+    w1 = np.asarray(mat["IW1_1"], dtype=float)
+    n_inputs = w1.shape[1]
+    if n_neurons is None:
+        if n_inputs % 61:
+            raise DataFormatError(
+                f"{path}: cannot infer the number of neurons from {n_inputs} inputs with the paper's 60 history "
+                "bins; pass n_neurons explicitly."
+            )
+        n_neurons = n_inputs // 61
+    return WindowMLPDecoder(
+        w1, mat["b1"], mat["LW2_1"], mat["b2"], n_neurons=n_neurons,
+        input_offset=offset, input_gain=gain, input_ymin=ymin,
+    )

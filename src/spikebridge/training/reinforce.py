@@ -1,0 +1,144 @@
+"""Behavioural reinforcement: train a spike generator from decoded behaviour alone.
+
+The trainer reads upstream features, behaviour labels and a decoder. It never reads recorded
+downstream spikes: :class:`~spikebridge.training.dataset.FlatTrials` does not hold any.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from spikebridge.decoders.base import SpikeDecoder
+from spikebridge.decoders.rewards import correct_reward, exploration_bonus
+from spikebridge.models.network import PointProcessNetwork
+from spikebridge.models.observations import BernoulliObservations
+from spikebridge.training.dataset import FlatTrials
+from spikebridge.training.history import TrainingHistory
+from spikebridge.training.returns import leave_one_out_advantage, normalize, window_returns
+
+__all__ = ["ReinforceConfig", "train_reinforce"]
+
+
+@dataclass(frozen=True)
+class ReinforceConfig:
+    """Settings of the default behavioural-RL trainer (the same on every dataset)."""
+
+    n_updates: int = 1500
+    """Gradient updates."""
+    batch_trials: int = 32
+    """Trials per update."""
+    n_samples: int = 8
+    """Spike trains sampled per trial and update; each one's baseline is the mean return of the others."""
+    learning_rate: float = 1e-2
+    """Adam step size."""
+    exploration_weight: float = 1.0
+    """epsilon of the paper's bonus for rarely decoded classes; annealed linearly to 0 over training."""
+    average_decay: float = 0.99
+    """Decay of the exponential moving average of the weights; the average is the trained model."""
+    seed: int = 0
+    """Seed of the batch order and the spike sampling."""
+
+    def __post_init__(self) -> None:
+        for name in ("n_updates", "batch_trials", "n_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ReinforceConfig.{name} must be a positive integer; got {value!r}.")
+        if self.n_samples < 2:
+            raise ValueError(
+                f"ReinforceConfig.n_samples must be >= 2 (the leave-one-out baseline needs two samples); "
+                f"got {self.n_samples}."
+            )
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"ReinforceConfig.learning_rate must be > 0; got {self.learning_rate!r}.")
+        if not 0 <= self.average_decay < 1:
+            raise ValueError(f"ReinforceConfig.average_decay must be in [0, 1); got {self.average_decay!r}.")
+        if self.exploration_weight < 0:
+            raise ValueError(f"ReinforceConfig.exploration_weight must be >= 0; got {self.exploration_weight!r}.")
+
+
+def train_reinforce(
+    network: PointProcessNetwork,
+    decoder: SpikeDecoder,
+    trials: FlatTrials,
+    config: ReinforceConfig = ReinforceConfig(),
+    *,
+    callback: Callable[[int, PointProcessNetwork, TrainingHistory], bool | None] | None = None,
+) -> tuple[PointProcessNetwork, TrainingHistory]:
+    """Train ``network`` so that ``decoder`` reads the labelled behaviour from its sampled spikes.
+
+    Each update: draw a batch of trials, sample ``n_samples`` spike trains per trial, decode them, reward
+    each labelled bin that is decoded correctly (plus the annealed exploration bonus), credit a spike at
+    ``t`` with the reward at ``t .. t + decoder.history_bins`` (the only bins it can affect), subtract the
+    leave-one-out mean over samples, and take an Adam step on the likelihood-ratio gradient.
+
+    Parameters
+    ----------
+    network :
+        The generator; its outputs are the decoder's inputs, in order. Trained in place.
+    decoder :
+        Fixed readout (black box: only its decoded labels are used).
+    trials :
+        Training trials (features and labels only).
+    config :
+        Trainer settings.
+    callback :
+        Called after each update as ``callback(update, averaged_network, history)``; returning False stops.
+
+    Returns
+    -------
+    averaged :
+        The moving average of the weights (the model to use).
+    history :
+        Per-update ``train/reward`` (mean correct fraction over labelled bins and samples) and
+        ``train/bonus``.
+    """
+    if network.n_outputs != decoder.n_neurons:
+        raise ValueError(
+            f"The generator has {network.n_outputs} outputs but the decoder reads {decoder.n_neurons} neurons; "
+            "build the generator with n_outputs=decoder.n_neurons."
+        )
+    rng = np.random.default_rng(config.seed)
+    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    observations = BernoulliObservations()
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    averaged = copy.deepcopy(network).requires_grad_(False)
+    credit_bins = decoder.history_bins + 1
+    history = TrainingHistory()
+    start = time.perf_counter()
+    for update in range(config.n_updates):
+        batch = trials.sample_batch(config.batch_trials, rng)                          # 1. data
+        labels = batch.labels
+        logits = network.logits(batch.features)                                        # (R, rows, out)
+        with torch.no_grad():                                                          # 2. act
+            spikes = observations.sample(torch.sigmoid(logits).expand(config.n_samples, *logits.shape), generator)
+            decoded = decoder.decode_torch(spikes)                                     # 3. reward
+            reward = correct_reward(decoded, labels)
+            anneal = config.exploration_weight * (1 - update / config.n_updates)
+            bonus = exploration_bonus(decoded, labels, decoder.n_classes, anneal) if anneal > 0 else 0 * reward
+            returns = window_returns(reward + bonus, credit_bins)                      # 4. credit
+            advantage = normalize(leave_one_out_advantage(returns), center=False)
+        log_prob = observations.log_prob_logits(logits.expand_as(spikes), spikes)     # 5. learn
+        loss = -(advantage.unsqueeze(-1) * log_prob).sum() / (config.n_samples * len(labels))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for avg, param in zip(averaged.parameters(), network.parameters()):
+                avg.lerp_(param, 1 - config.average_decay)
+        n_labelled = max(int((labels > 0).sum()), 1)
+        history.record(                                                                # 6. log
+            update,
+            train_reward=float(reward.sum()) / (n_labelled * config.n_samples * network.n_replicas),
+            train_bonus=float(bonus.sum()) / (n_labelled * config.n_samples * network.n_replicas),
+        )
+        if callback is not None and callback(update, averaged, history) is False:
+            break
+    history.seconds = time.perf_counter() - start
+    return averaged, history

@@ -20,7 +20,7 @@ demo: venv
 	$(BIN)/spikebridge demo --out runs/demo
 
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) runs

@@ -21,7 +21,7 @@ from spikebridge.models.network import PointProcessNetwork
 from spikebridge.models.observations import BernoulliObservations
 from spikebridge.training.dataset import FlatTrials
 from spikebridge.training.history import TrainingHistory
-from spikebridge.training.returns import leave_one_out_advantage, normalize, window_returns
+from spikebridge.training.returns import leave_one_out_advantage, window_returns
 
 __all__ = ["ReinforceConfig", "train_reinforce"]
 
@@ -104,6 +104,12 @@ def train_reinforce(
             f"The generator has {network.n_outputs} outputs but the decoder reads {decoder.n_neurons} neurons; "
             "build the generator with n_outputs=decoder.n_neurons."
         )
+    if trials.context_bins < decoder.history_bins:
+        raise ValueError(
+            f"Trial windows carry {trials.context_bins} context bins but the decoder reads {decoder.history_bins} "
+            "past bins; cut the windows with context_bins >= decoder.history_bins so trials laid end to end "
+            "never mix in a decoded bin."
+        )
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
     observations = BernoulliObservations()
@@ -123,7 +129,8 @@ def train_reinforce(
             anneal = config.exploration_weight * (1 - update / config.n_updates)
             bonus = exploration_bonus(decoded, labels, decoder.n_classes, anneal) if anneal > 0 else 0 * reward
             returns = window_returns(reward + bonus, credit_bins)                      # 4. credit
-            advantage = normalize(leave_one_out_advantage(returns), center=False)
+            advantage = leave_one_out_advantage(returns)
+            advantage = advantage / (advantage.std(dim=(0, 2), keepdim=True) + 1e-8)  # per replica
         log_prob = observations.log_prob_logits(logits.expand_as(spikes), spikes)     # 5. learn
         loss = -(advantage.unsqueeze(-1) * log_prob).sum() / (config.n_samples * len(labels))
         optimizer.zero_grad(set_to_none=True)

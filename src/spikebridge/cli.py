@@ -1,0 +1,142 @@
+"""Command-line interface: parse arguments, build a config, call one library function, write the run folder."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    names = tuple(m.strip().replace("-", "_") for m in text.split(",") if m.strip())
+    allowed = {"rl", "rl_paper", "sl"}
+    bad = [m for m in names if m not in allowed]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown methods {bad or text!r}; choose from rl, rl-paper, sl")
+    return names
+
+
+def _indices(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated neuron indices like 10,11; got {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative neuron indices; got {text!r}")
+    return values
+
+
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="cross-validate RL, the paper's RL and SL on a recording")
+    p.add_argument("--recording", required=True, type=Path, help="recording file (.mat paper format, .npz trials)")
+    p.add_argument("--decoder", required=True, type=Path, help="decoder file (the paper's *_patternnet.mat)")
+    p.add_argument("--out", required=True, type=Path, help="run folder to write results.json and spikes into")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of folds, weights and sampling (default 0)")
+    p.add_argument("--methods", type=_methods, default=("rl", "rl_paper", "sl"),
+                   help="comma-separated: rl, rl-paper, sl (default all three)")
+    p.add_argument("--jobs", type=int, default=2, help="folds trained in parallel processes (default 2)")
+    p.add_argument("--paper-restarts", type=int, default=2,
+                   help="restarts of the paper's algorithm per fold, best by training reward (paper: 32)")
+    p.add_argument("--paper-episodes", type=int, default=None, help="episodes of the paper's algorithm (5000)")
+    p.add_argument("--updates", type=int, default=None, help="updates of the default RL trainer (1500)")
+    p.add_argument("--decoder-neurons", type=_indices, default=None,
+                   help="0-based ids of the recorded downstream neurons the decoder reads, in its input order "
+                        "(default: from the recording file, e.g. the paper's M1order/M1num_pre)")
+    p.add_argument("--quick", action="store_true", help="a short smoke run: few updates, 2 folds' worth of time")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``spikebridge`` command."""
+    parser = argparse.ArgumentParser(prog="spikebridge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_reproduce(sub)
+    args = parser.parse_args(argv)
+    if args.command == "reproduce":
+        return _reproduce(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    import torch
+
+    from spikebridge._io import atomic_write_json
+    from spikebridge.data import load_recording
+    from spikebridge.data.paper_results import find_paper_success
+    from spikebridge.decoders.patternnet import load_patternnet_decoder
+    from spikebridge.experiments.reproduce import ReproduceConfig, run_reproduce
+    from spikebridge.training.paper import PaperReinforceConfig
+    from spikebridge.training.reinforce import ReinforceConfig
+
+    torch.set_num_threads(1)
+    recording = load_recording(args.recording)
+    if args.decoder_neurons is not None:
+        recording = dataclasses.replace(recording, decoder_neurons=args.decoder_neurons)
+    n_neurons = None if recording.decoder_neurons is None else len(recording.decoder_neurons)
+    decoder = load_patternnet_decoder(args.decoder, n_neurons=n_neurons)
+    rl = ReinforceConfig()
+    paper = PaperReinforceConfig()
+    if args.quick:
+        rl = dataclasses.replace(rl, n_updates=60)
+        paper = dataclasses.replace(paper, n_episodes=60)
+    if args.updates is not None:
+        rl = dataclasses.replace(rl, n_updates=args.updates)
+    if args.paper_episodes is not None:
+        paper = dataclasses.replace(paper, n_episodes=args.paper_episodes)
+    config = ReproduceConfig(
+        n_folds=args.folds, seed=args.seed, methods=args.methods, n_jobs=args.jobs,
+        n_paper_restarts=args.paper_restarts, rl=rl, rl_paper=paper,
+    )
+    command = "spikebridge " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("spikebridge") else None
+    print(recording.describe(), file=sys.stderr)
+    print(f"decoder: {decoder.n_neurons} neurons x {decoder.history_bins + 1} bins -> {decoder.n_classes} classes",
+          file=sys.stderr)
+    print(f"training {', '.join(config.methods)} on {config.n_folds} folds ({config.n_jobs} in parallel)...",
+          file=sys.stderr)
+    results = run_reproduce(
+        recording, decoder, config, out_dir=args.out, progress=lambda line: print(line, file=sys.stderr, flush=True)
+    )
+    published = find_paper_success(args.recording, recording.name)
+    if published is not None:
+        results["published"] = published
+    results["command"] = command or "spikebridge reproduce " + " ".join(
+        f"--{k} {v}" for k, v in (("recording", args.recording), ("decoder", args.decoder), ("out", args.out)))
+    results["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    atomic_write_json(args.out / "results.json", results)
+    print(format_table(results))
+    print(f"\nwall time {results['wall_seconds']:.1f} s; wrote {args.out / 'results.json'}")
+    return 0
+
+
+def format_table(results: dict) -> str:
+    """Per-fold and mean ± sd table of time-bin / trial success for every method (and the paper's)."""
+    methods = results["methods"]
+    n_folds = len(results["folds"])
+    names = list(methods)
+    head = f"{'method':<18}" + "".join(f"{'fold ' + str(k):>13}" for k in range(n_folds)) + f"{'mean ± sd':>17}{'train s':>9}"
+    lines = [head, "-" * len(head)]
+
+    def row(label: str, tb: list[float], ts: list[float], seconds: list[float] | None) -> str:
+        cells = "".join(f"{a:>7.3f}/{b:.3f}" for a, b in zip(tb, ts))
+        mean = f"{np.mean(tb):.3f}±{np.std(tb):.3f}/{np.mean(ts):.3f}"
+        secs = f"{np.sum(seconds):>9.1f}" if seconds is not None else f"{'':>9}"
+        return f"{label:<18}{cells}{mean:>21}{secs}"
+
+    for name in names:
+        m = methods[name]
+        lines.append(row(name, m["time_bin_success"], m["trial_success"], m.get("train_seconds")))
+    for name, m in results.get("published", {}).items():
+        lines.append(row(f"paper {name} (pub.)", m["time_bin_success"], m["trial_success"], None))
+    lines.append("cells: time-bin success / trial success (>70% of a trial's bins correct); train s: summed over folds")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

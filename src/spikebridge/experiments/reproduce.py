@@ -1,0 +1,269 @@
+"""The cross-validation protocol: RL (default and paper), SL, recorded and upstream-ceiling per fold."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from spikebridge._io import atomic_save_npz
+from spikebridge.data.folds import trial_folds
+from spikebridge.data.recording import Recording
+from spikebridge.data.windows import trial_windows
+from spikebridge.decoders.base import SpikeDecoder
+from spikebridge.features.history import last_spikes_exponential
+from spikebridge.metrics.success import time_bin_success, trial_success
+from spikebridge.models.network import PointProcessNetwork
+from spikebridge.training.classifier import ClassifierConfig, fit_label_classifier, predict_labels
+from spikebridge.training.dataset import FlatTrials
+from spikebridge.training.paper import PaperReinforceConfig, train_reinforce_paper
+from spikebridge.training.reinforce import ReinforceConfig, train_reinforce
+from spikebridge.training.supervised import SupervisedConfig, fit_supervised_trials
+
+__all__ = ["ReproduceConfig", "METHODS", "run_reproduce", "trial_classes"]
+
+METHODS = ("rl", "rl_paper", "sl", "recorded", "upstream_ceiling")
+"""Every method name that can appear in ``results.json``."""
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """Settings of one cross-validated comparison."""
+
+    n_folds: int = 5
+    """Folds of the trial-wise cross-validation."""
+    seed: int = 0
+    """Seeds the fold split, every network's initial weights, batch order and spike sampling."""
+    methods: tuple[str, ...] = ("rl", "rl_paper", "sl")
+    """Trained methods to run; ``recorded`` and ``upstream_ceiling`` are always added when possible."""
+    n_eval_samples: int = 10
+    """Spike trains sampled per test trial; success is averaged over them."""
+    initial_rate_hz: float = 10.0
+    """Initial firing rate of the default RL generator, in spikes per second (generic physiology)."""
+    n_hidden: int = 64
+    """Hidden units of every generator."""
+    n_paper_restarts: int = 2
+    """Restarts of the paper's algorithm per fold (the paper: 32), trained as one batch of replicas."""
+    n_jobs: int = 2
+    """Folds trained in parallel processes (each uses one thread)."""
+    rl: ReinforceConfig = field(default_factory=ReinforceConfig)
+    """Default trainer settings."""
+    rl_paper: PaperReinforceConfig = field(default_factory=PaperReinforceConfig)
+    """Paper trainer settings."""
+    sl: SupervisedConfig = field(default_factory=SupervisedConfig)
+    """Supervised baseline settings."""
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in ("rl", "rl_paper", "sl")]
+        if unknown:
+            raise ValueError(f"Unknown methods {unknown}; choose from 'rl', 'rl_paper', 'sl'.")
+        if self.n_eval_samples < 1 or self.n_jobs < 1 or self.n_paper_restarts < 1:
+            raise ValueError("n_eval_samples, n_jobs and n_paper_restarts must be >= 1.")
+
+
+def trial_classes(recording: Recording) -> np.ndarray:
+    """The largest label of each trial (e.g. the press type), shape ``(n_trials,)``, for stratified folds."""
+    mask = recording.in_trial_labelled
+    trials, index = np.unique(recording.trial_ids[mask], return_inverse=True)
+    out = np.zeros(len(trials), dtype=np.int64)
+    np.maximum.at(out, index, recording.behavior_labels[mask])
+    return out
+
+
+def _evaluate(decoder: SpikeDecoder, spikes: np.ndarray, trials: FlatTrials) -> tuple[float, float]:
+    labels = trials.labels.numpy()
+    decoded = decoder.predict(spikes)
+    tb = np.atleast_1d(time_bin_success(decoded, labels))
+    ts = np.atleast_1d(trial_success(decoded, labels, trials.trial_index))
+    return float(tb.mean()), float(ts.mean())
+
+
+def _sample(network: PointProcessNetwork, trials: FlatTrials, n_samples: int, seed: int) -> np.ndarray:
+    with torch.no_grad():
+        p = network(trials.features)[0]
+        generator = torch.Generator().manual_seed(seed)
+        spikes = torch.rand((n_samples, *p.shape), generator=generator) < p
+    return spikes.numpy().astype(np.uint8)
+
+
+def _run_fold(
+    recording: Recording,
+    decoder: SpikeDecoder,
+    features: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    fold: int,
+    config: ReproduceConfig,
+    out_dir: str | None,
+) -> dict:
+    torch.set_num_threads(1)
+    seeds = np.random.SeedSequence([config.seed, fold]).generate_state(8)
+    context = decoder.history_bins
+    train_trials = FlatTrials(trial_windows(recording.lesioned(), features, train, context_bins=context))
+    test_trials = FlatTrials(trial_windows(recording.lesioned(), features, test, context_bins=context))
+    result: dict = {}
+
+    def finish(method: str, spikes: np.ndarray, seconds: float, extra: dict | None = None) -> None:
+        tb, ts = _evaluate(decoder, spikes, test_trials)
+        result[method] = {"time_bin_success": tb, "trial_success": ts, "train_seconds": seconds, **(extra or {})}
+        if out_dir is not None:
+            atomic_save_npz(
+                Path(out_dir) / f"fold_{fold}" / f"{method}_test_spikes.npz",
+                bins=test_trials.bins, spikes=spikes, labels=test_trials.labels.numpy(),
+                trial_ids=recording.trial_ids[test_trials.bins],
+            )
+
+    n_features = features.shape[1]
+    if "rl" in config.methods:
+        start = time.perf_counter()
+        rate = min(config.initial_rate_hz * recording.bin_size, 0.5)
+        network = PointProcessNetwork(
+            n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=rate,
+            generator=torch.Generator().manual_seed(int(seeds[0])),
+        )
+        rl_config = _with_seed(config.rl, int(seeds[1]))
+        trained, history = train_reinforce(network, decoder, train_trials, rl_config)
+        seconds = time.perf_counter() - start
+        spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
+        finish("rl", spikes, seconds, {"final_train_reward": history.last("train/reward", 50)})
+    if "rl_paper" in config.methods:
+        start = time.perf_counter()
+        network = PointProcessNetwork(
+            n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=0.5,
+            n_replicas=config.n_paper_restarts, generator=torch.Generator().manual_seed(int(seeds[3])),
+        )
+        trained, history = train_reinforce_paper(network, decoder, train_trials, _with_seed(config.rl_paper, int(seeds[4])))
+        seconds = time.perf_counter() - start
+        spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
+        finish("rl_paper", spikes, seconds, {"n_restarts": config.n_paper_restarts})
+    readable = recording.has_downstream and recording.decoder_neurons is not None
+    if readable:
+        neurons = list(recording.decoder_neurons)
+        recorded = recording.downstream_spikes[test_trials.bins][:, neurons][None]
+        finish("recorded", recorded, 0.0)
+        if "sl" in config.methods:
+            start = time.perf_counter()
+            network = PointProcessNetwork(
+                n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=0.5,
+                generator=torch.Generator().manual_seed(int(seeds[5])),
+            )
+            target = torch.from_numpy(recording.downstream_spikes[train_trials.bins][:, neurons].astype(np.float32))
+            trained, _ = fit_supervised_trials(network, train_trials, target, config.sl, seed=int(seeds[6]))
+            seconds = time.perf_counter() - start
+            spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
+            finish("sl", spikes, seconds)
+    # upstream-information ceiling: same features, label read directly
+    start = time.perf_counter()
+    rng = np.random.default_rng(int(seeds[7]))
+    held = np.zeros(train_trials.n_trials, dtype=bool)
+    held[rng.choice(train_trials.n_trials, size=max(1, train_trials.n_trials // 5), replace=False)] = True
+    fit_rows = torch.from_numpy(np.flatnonzero(~held[train_trials.trial_index]))
+    val_rows = torch.from_numpy(np.flatnonzero(held[train_trials.trial_index]))
+    classifier = fit_label_classifier(
+        train_trials.features[fit_rows], train_trials.labels[fit_rows],
+        (train_trials.features[val_rows], train_trials.labels[val_rows]), recording.n_classes,
+        ClassifierConfig(seed=int(seeds[7]) % 2**31),
+    )
+    predicted = predict_labels(classifier, test_trials.features)
+    labels = test_trials.labels.numpy()
+    result["upstream_ceiling"] = {
+        "time_bin_success": float(time_bin_success(predicted, labels)),
+        "trial_success": float(trial_success(predicted, labels, test_trials.trial_index)),
+        "train_seconds": time.perf_counter() - start,
+    }
+    return result
+
+
+def _with_seed(config, seed: int):
+    from dataclasses import replace
+
+    return replace(config, seed=seed)
+
+
+def run_reproduce(
+    recording: Recording,
+    decoder: SpikeDecoder,
+    config: ReproduceConfig = ReproduceConfig(),
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Cross-validate every method on ``recording`` with ``decoder``; return a ``results.json``-ready dict.
+
+    Parameters
+    ----------
+    recording :
+        The recording. RL methods only ever see its upstream spikes and labels (their trial windows are
+        cut from ``recording.lesioned()``); SL and the ``recorded`` ceiling need its downstream spikes and
+        ``decoder_neurons``, and are skipped without them.
+    decoder :
+        The fixed behavioural readout.
+    config :
+        Protocol settings.
+    out_dir :
+        If given, each fold's scored test spikes are written to ``out_dir/fold_<k>/<method>_test_spikes.npz``.
+    progress :
+        Called with one line of text per finished fold.
+
+    Returns
+    -------
+    results :
+        ``{"methods": {name: {"time_bin_success": [per fold], "trial_success": [...],
+        "train_seconds": [...]}}, "folds": [...], "wall_seconds": float, "config": {...}}``.
+    """
+    if recording.decoder_neurons is not None and len(recording.decoder_neurons) != decoder.n_neurons:
+        raise ValueError(
+            f"The recording lists {len(recording.decoder_neurons)} decoder neurons but the decoder reads "
+            f"{decoder.n_neurons}. Pass a decoder built for this recording, or set decoder_neurons to match."
+        )
+    start = time.perf_counter()
+    features = last_spikes_exponential(recording.upstream_spikes)
+    folds = trial_folds(recording.trials, config.n_folds, config.seed, trial_classes=trial_classes(recording))
+    args = [(recording, decoder, features, tr, te, k, config, None if out_dir is None else str(out_dir))
+            for k, (tr, te) in enumerate(folds)]
+    per_fold: list[dict] = [None] * len(folds)  # type: ignore[list-item]
+    if config.n_jobs == 1 or len(folds) == 1:
+        for k, a in enumerate(args):
+            per_fold[k] = _run_fold(*a)
+            if progress:
+                progress(_fold_line(k, per_fold[k]))
+    else:
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=min(config.n_jobs, len(folds)), mp_context=context) as pool:
+            futures = {pool.submit(_run_fold, *a): k for k, a in enumerate(args)}
+            for future in cf.as_completed(futures):
+                k = futures[future]
+                per_fold[k] = future.result()
+                if progress:
+                    progress(_fold_line(k, per_fold[k]))
+    methods: dict[str, dict[str, list[float]]] = {}
+    for name in METHODS:
+        if all(name in fold for fold in per_fold):
+            methods[name] = {key: [fold[name][key] for fold in per_fold] for key in per_fold[0][name]}
+    return {
+        "recording": recording.name,
+        "methods": methods,
+        "folds": [{"train_trials": tr.tolist(), "test_trials": te.tolist()} for tr, te in folds],
+        "wall_seconds": time.perf_counter() - start,
+        "config": _jsonable(asdict(config)),
+    }
+
+
+def _fold_line(fold: int, result: dict) -> str:
+    parts = [f"{m} {r['time_bin_success']:.3f}/{r['trial_success']:.3f}" for m, r in result.items()]
+    return f"fold {fold}: " + ", ".join(parts) + "  (time-bin/trial success)"
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj

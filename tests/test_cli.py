@@ -1,0 +1,28 @@
+import json
+
+import numpy as np
+
+from spikebridge.cli import main
+from spikebridge.data import save_trial_npz
+from tests.experiments.toy import save_toy_decoder, toy_recording
+
+
+def test_reproduce_cli_smoke(tmp_path, capsys):
+    rec = toy_recording()
+    n_trials = len(rec.trials)
+    shape = (n_trials, rec.n_bins // n_trials)
+    save_trial_npz(tmp_path / "toy.npz", upstream=rec.upstream_spikes.reshape(*shape, -1),
+                   downstream=rec.downstream_spikes.reshape(*shape, -1),
+                   labels=rec.behavior_labels.reshape(shape), bin_ms=10.0)
+    save_toy_decoder(tmp_path / "decoder.mat")
+    out = tmp_path / "run"
+    code = main(["reproduce", "--recording", str(tmp_path / "toy.npz"), "--decoder", str(tmp_path / "decoder.mat"),
+                 "--out", str(out), "--folds", "2", "--jobs", "1", "--quick", "--decoder-neurons", "0"])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    for name in ("rl", "rl_paper", "sl", "recorded", "upstream_ceiling"):
+        assert len(results["methods"][name]["time_bin_success"]) == 2
+        assert len(results["methods"][name]["trial_success"]) == 2
+    assert (out / "fold_0" / "sl_test_spikes.npz").exists()
+    assert "mean ± sd" in capsys.readouterr().out
+    assert np.isfinite(results["wall_seconds"])

@@ -26,3 +26,18 @@ def test_reproduce_cli_smoke(tmp_path, capsys):
     assert (out / "fold_0" / "sl_test_spikes.npz").exists()
     assert "mean ± sd" in capsys.readouterr().out
     assert np.isfinite(results["wall_seconds"])
+
+
+def test_reproduce_cli_reports_bad_input(tmp_path, capsys):
+    code = main(["reproduce", "--recording", str(tmp_path / "missing.mat"), "--decoder", str(tmp_path / "d.mat"),
+                 "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "missing.mat" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_reproduce_cli_rejects_unknown_method():
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--recording", "a.mat", "--decoder", "b.mat", "--out", "o", "--methods", "rl,ppo"])

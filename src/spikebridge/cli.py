@@ -58,8 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_reproduce(sub)
     args = parser.parse_args(argv)
-    if args.command == "reproduce":
-        return _reproduce(args)
+    from spikebridge.exceptions import DataFormatError
+
+    try:
+        if args.command == "reproduce":
+            return _reproduce(args)
+    except (DataFormatError, FileNotFoundError, ValueError, TypeError) as err:
+        print(f"spikebridge {args.command}: error: {err}", file=sys.stderr)
+        return 2
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -107,7 +107,7 @@ def simulate_lever_task(
         Time constant (seconds) of the preparatory signal's decay after press onset.
     downstream_baseline_rate :
         ``(low, high)`` spikes/s of downstream neurons while upstream is at baseline, before the
-        refractoriness (which lowers the realised rates by roughly a fifth).
+        refractoriness (which lowers the realised rates by about a quarter at the defaults).
     n_hidden :
         Hidden units of the upstream -> downstream map.
     hidden_gain :
@@ -228,7 +228,9 @@ def simulate_lever_task(
     )
 
 
-def _task_signals(timeline: Timeline, bin_size: float, smoothing: float, preparatory_decay: float) -> np.ndarray:
+def _task_signals(
+    timeline: Timeline, bin_size: float, smoothing: float, preparatory_decay: float
+) -> np.ndarray:
     """Latent signals ``(n_bins, 4)``: rest, preparatory ramp/decay, low press, high press."""
     t = np.arange(timeline.n_bins)
     labels = timeline.labels

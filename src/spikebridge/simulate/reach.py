@@ -118,7 +118,7 @@ def simulate_reach_task(
         movement onset, in seconds.
     downstream_baseline_rate :
         ``(low, high)`` spikes/s of downstream neurons while upstream is at baseline, before the
-        refractoriness (which lowers the realised rates by roughly a fifth).
+        refractoriness (which lowers the realised rates by about a quarter at the defaults).
     downstream_tuning_strength :
         ``(low, high)`` log-rate modulation of a downstream neuron at peak speed in its preferred direction.
     n_direction_units, n_random_units :
@@ -307,9 +307,11 @@ def _upstream_tuning(types: np.ndarray, strength: tuple[float, float],
     ])
 
 
-def _reach_weights(tuning: np.ndarray, baseline: np.ndarray, rng: np.random.Generator, *, n_downstream: int,
-                   n_direction_units: int, n_random_units: int, hidden_gain: float, random_weight_std: float,
-                   downstream_tuning_strength: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _reach_weights(
+    tuning: np.ndarray, baseline: np.ndarray, rng: np.random.Generator, *, n_downstream: int,
+    n_direction_units: int, n_random_units: int, hidden_gain: float, random_weight_std: float,
+    downstream_tuning_strength: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Input weights, hidden bias and output weights of the reach map (see ``simulate_reach_task``)."""
     n_upstream = tuning.shape[0]
     # Weighted ridge least squares of the linearised upstream response z ~ tuning @ signals (Poisson noise

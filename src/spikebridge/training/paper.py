@@ -67,6 +67,12 @@ class PaperReinforceConfig:
     """Every this many episodes, outputs whose ``p`` barely varies are re-initialised; 0 = never."""
     reset_min_std: float = 0.01
     """An output is re-initialised when the std of its ``p`` over the batch's bins is below this."""
+    initial_weights: str = "uniform"
+    """``"uniform"``: every weight and bias is redrawn uniformly in [-1, 1] at the start (the authors'
+    release), and re-initialised outputs are redrawn the same way; ``"network"``: keep the network's own
+    initial weights and its ``reset_parameters`` for re-initialisations."""
+    credit_context: bool = False
+    """Apply the z-scored return at the unlabelled bins too (True), or give them 0 (False, the release)."""
     selection_window: int = 1
     """Episodes averaged in the selection score of a replica; 1 = the paper's best single batch."""
     seed: int = 0
@@ -88,6 +94,11 @@ class PaperReinforceConfig:
                 raise TypeError(f"`{prefix}{name}` must be a finite number. Got {name}={value!r}.")
             if value < 0:
                 raise ValueError(f"`{prefix}{name}` must be >= 0. Got {name}={value!r} instead.")
+        if self.initial_weights not in ("uniform", "network"):
+            raise ValueError(
+                f"`{prefix}initial_weights` must be 'uniform' or 'network'. "
+                f"Got initial_weights={self.initial_weights!r} instead."
+            )
         if self.prior_spikes > self.prior_bins:
             raise ValueError(
                 f"`{prefix}prior_spikes` (M) must not exceed `prior_bins` (N), or the prior's spike "
@@ -211,6 +222,9 @@ def train_reinforce_paper(
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
     observations = BernoulliObservations()
+    uniform = config.initial_weights == "uniform"
+    if uniform:
+        _uniform_init(network, generator)
     selection = _BestEpisode(network, config.selection_window)
     history = TrainingHistory()
     start = time.perf_counter()
@@ -230,6 +244,8 @@ def train_reinforce_paper(
             selection.update(episode, batch_reward, network)                         # 5. select
             returns = _trial_returns(correct + bonus, batch.trial_index, config.discount, config.horizon_bins)
             advantage = torch.stack([normalize(g, labelled) for g in returns])       # 6. credit
+            if not config.credit_context:
+                advantage = advantage * labelled
         loss = -(advantage.unsqueeze(-1) * (spikes - p_prime) * logits).sum() / n_labelled  # 7. learn
         network.zero_grad(set_to_none=True)
         loss.backward()
@@ -237,7 +253,7 @@ def train_reinforce_paper(
         _gradient_step(network, learning_rate)
         n_reset = 0                                                                  # 8. reset
         if config.reset_interval and (episode + 1) % config.reset_interval == 0:
-            n_reset = _reset_flat_outputs(network, p, config.reset_min_std, generator)
+            n_reset = _reset_flat_outputs(network, p, config.reset_min_std, generator, uniform)
         history.record(                                                              # 9. log
             episode,
             train_reward=float(batch_reward.mean()),
@@ -295,12 +311,30 @@ def _gradient_step(network: nn.Module, learning_rate: float) -> None:
                 param.sub_(learning_rate * param.grad)
 
 
+def _uniform(shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
+    return 2 * torch.rand(shape, generator=generator) - 1
+
+
+def _uniform_init(network: PointProcessNetwork, generator: torch.Generator) -> None:
+    """Redraw every weight and bias of ``network`` uniformly in [-1, 1], as the authors' release does."""
+    with torch.no_grad():
+        for param in network.parameters():
+            param.copy_(_uniform(param.shape, generator))
+
+
 def _reset_flat_outputs(
-    network: PointProcessNetwork, p: torch.Tensor, min_std: float, generator: torch.Generator
+    network: PointProcessNetwork, p: torch.Tensor, min_std: float, generator: torch.Generator, uniform: bool
 ) -> int:
     """Re-initialise the outputs whose ``p`` ``(R, rows, out)`` has a std below ``min_std``; count them."""
     flat = p.std(dim=1) < min_std if p.shape[1] > 1 else torch.ones(p.shape[0], p.shape[2], dtype=torch.bool)
-    if bool(flat.any()):
+    if not bool(flat.any()):
+        return 0
+    if uniform:
+        with torch.no_grad():
+            mask = flat[:, None, :].to(network.w2.dtype)
+            network.w2.copy_(mask * _uniform(network.w2.shape, generator) + (1 - mask) * network.w2)
+            network.b2.copy_(mask * _uniform(network.b2.shape, generator) + (1 - mask) * network.b2)
+    else:
         network.reset_parameters(generator=generator, outputs=flat)
     return int(flat.sum())
 

@@ -234,3 +234,46 @@ def test_config_schedules():
     assert config.learning_rate(5) == pytest.approx(0.85)
     assert config.bonus_weight(0) == 1.0
     assert config.bonus_weight(11) == pytest.approx(0.0)
+
+
+def test_uniform_initial_weights_are_redrawn_in_minus_one_one():
+    network = toy_network(n_replicas=2)
+    before = _weights(network)
+    config = dataclasses.replace(TOY, n_episodes=1, learning_rate_start=1e-12, learning_rate_stop=1e-12)
+    train_reinforce_paper(network, CountDecoder(), toy_trials(), config)
+    for name, value in _weights(network).items():
+        assert not torch.allclose(value, before[name])
+        assert float(value.abs().max()) <= 1.0 + 1e-6
+        assert float(value.std()) > 0.3  # uniform in [-1, 1] has std 0.58
+
+
+def test_network_initial_weights_are_kept():
+    network = toy_network()
+    before = _weights(network)
+    config = dataclasses.replace(
+        TOY, n_episodes=1, learning_rate_start=1e-12, learning_rate_stop=1e-12, initial_weights="network"
+    )
+    train_reinforce_paper(network, CountDecoder(), toy_trials(), config)
+    for name, value in _weights(network).items():
+        torch.testing.assert_close(value, before[name])
+
+
+def test_unlabelled_bins_get_no_gradient_unless_credited():
+    # Trials of 39 context bins and 1 labelled bin: without context credit only the 4 labelled bins
+    # move the weights, with it all 160 bins do.
+    trials = toy_trials(n_trials=4, context_bins=39, labelled_bins=1)
+    changes = {}
+    for credit in (False, True):
+        network = toy_network()
+        config = dataclasses.replace(
+            TOY, n_episodes=1, batch_trials=4, initial_weights="network", credit_context=credit, reset_interval=0
+        )
+        before = _weights(network)
+        train_reinforce_paper(network, CountDecoder(), trials, config)
+        changes[credit] = float((_weights(network)["w2"] - before["w2"]).abs().sum())
+    assert changes[False] < changes[True]
+
+
+def test_rejects_unknown_initial_weights():
+    with pytest.raises(ValueError, match="initial_weights"):
+        PaperReinforceConfig(initial_weights="xavier")

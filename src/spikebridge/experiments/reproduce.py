@@ -51,6 +51,8 @@ class ReproduceConfig:
     """Hidden units of every generator."""
     n_paper_restarts: int = 2
     """Restarts of the paper's algorithm per fold (the paper: 32), trained as one batch of replicas."""
+    paper_context_bins: int = 100
+    """Lead-in bins before each trial for the paper's algorithm (the paper: 100)."""
     n_jobs: int = 2
     """Folds trained in parallel processes (each uses one thread)."""
     rl: ReinforceConfig = field(default_factory=ReinforceConfig)
@@ -135,11 +137,14 @@ def _run_fold(
         finish("rl", spikes, seconds, {"final_train_reward": history.last("train/reward", 50)})
     if "rl_paper" in config.methods:
         start = time.perf_counter()
+        # the paper gives each trial 100 bins of lead-in (at least the decoder's history)
+        paper_context = max(context, config.paper_context_bins)
+        paper_trials = FlatTrials(trial_windows(recording.lesioned(), features, train, context_bins=paper_context))
         network = PointProcessNetwork(
             n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=0.5,
             n_replicas=config.n_paper_restarts, generator=torch.Generator().manual_seed(int(seeds[3])),
         )
-        trained, history = train_reinforce_paper(network, decoder, train_trials, _with_seed(config.rl_paper, int(seeds[4])))
+        trained, history = train_reinforce_paper(network, decoder, paper_trials, _with_seed(config.rl_paper, int(seeds[4])))
         seconds = time.perf_counter() - start
         spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
         finish("rl_paper", spikes, seconds, {"n_restarts": config.n_paper_restarts})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from spikebridge.models.network import PointProcessNetwork
 from spikebridge.training.reinforce import ReinforceConfig, train_reinforce
 from tests.training.toy_task import CountDecoder, toy_network, toy_trials
 

@@ -28,6 +28,9 @@ class TrialWindows:
         Trial ids, shape ``(n_trials,)``.
     context_bins : int
         Bins before each trial's first labelled bin included so that a decoder's history is generated too.
+    targets : ndarray or None
+        Continuous behaviour (e.g. hand velocity), shape ``(n_trials, n_window_bins, n_behavior_dims)``,
+        float32, zeros in padding; None when the recording has none.
     """
 
     features: NDArray[np.float32]
@@ -35,6 +38,7 @@ class TrialWindows:
     bins: NDArray[np.int64]
     trials: NDArray[np.int64]
     context_bins: int
+    targets: NDArray[np.float32] | None = None
 
     @property
     def n_trials(self) -> int:
@@ -100,4 +104,10 @@ def trial_windows(
     labels = np.where((bins >= 0) & own, labels, 0)
     feats = features[np.maximum(bins, 0)].astype(np.float32)
     feats[bins < 0] = 0
-    return TrialWindows(feats, labels.astype(np.int64), bins.astype(np.int64), np.asarray(trials), int(context_bins))
+    targets = None
+    if recording.behavior_continuous is not None:
+        targets = recording.behavior_continuous[np.maximum(bins, 0)].astype(np.float32)
+        targets[bins < 0] = 0
+    return TrialWindows(
+        feats, labels.astype(np.int64), bins.astype(np.int64), np.asarray(trials), int(context_bins), targets
+    )

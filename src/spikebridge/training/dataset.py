@@ -25,11 +25,14 @@ class TrialBatch:
         Shape ``(n_rows,)``; 0 for unlabelled or context bins.
     trial_index : ndarray
         Shape ``(n_rows,)``, position of each row's trial in the batch.
+    targets : torch.Tensor or None
+        Continuous behaviour, shape ``(n_rows, n_behavior_dims)``, or None.
     """
 
     features: torch.Tensor
     labels: torch.Tensor
     trial_index: NDArray[np.int64]
+    targets: torch.Tensor | None = None
 
 
 class FlatTrials:
@@ -53,6 +56,7 @@ class FlatTrials:
         self.features = torch.from_numpy(np.ascontiguousarray(windows.features[valid]))
         self.labels = torch.from_numpy(windows.labels[valid])
         self.bins = windows.bins[valid]
+        self.targets = None if windows.targets is None else torch.from_numpy(windows.targets[valid])
         self.trial_index = np.repeat(np.arange(self.n_trials), lengths)
         self.stops = np.cumsum(lengths)
         self.starts = self.stops - lengths
@@ -69,10 +73,11 @@ class FlatTrials:
     def batch(self, trial_positions: NDArray[np.int64] | None = None) -> TrialBatch:
         """The given trials (all if None) as one :class:`TrialBatch`."""
         if trial_positions is None:
-            return TrialBatch(self.features, self.labels, self.trial_index)
+            return TrialBatch(self.features, self.labels, self.trial_index, self.targets)
         rows = torch.from_numpy(self.rows_of(trial_positions))
         index = np.repeat(np.arange(len(trial_positions)), self.stops[trial_positions] - self.starts[trial_positions])
-        return TrialBatch(self.features[rows], self.labels[rows], index)
+        targets = None if self.targets is None else self.targets[rows]
+        return TrialBatch(self.features[rows], self.labels[rows], index, targets)
 
     def sample_batch(self, n_trials: int, rng: np.random.Generator) -> TrialBatch:
         """``n_trials`` trials drawn without replacement (all trials when there are fewer)."""

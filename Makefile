@@ -16,12 +16,8 @@ $(BIN)/spikebridge: pyproject.toml
 
 venv: $(BIN)/spikebridge
 
-# Until the simulated-subject demo lands, the main job is the 5-fold reproduction on the paper's rat01
-# (../shared/data/rlpp beside the repository): default RL and the supervised baseline.
-RLPP ?= ../shared/data/rlpp
 demo: venv
-	$(BIN)/spikebridge reproduce --recording $(RLPP)/rat01.mat --decoder $(RLPP)/decoder_rat01_patternnet.mat \
-		--out runs/rat01 --methods rl,sl
+	$(BIN)/spikebridge demo --out runs/demo
 
 test: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider

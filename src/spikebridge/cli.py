@@ -52,22 +52,82 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a short smoke run: few updates, 2 folds' worth of time")
 
 
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the whole pipeline on a simulated healthy subject, with a report")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
+    p.add_argument("--task", choices=("lever", "reach"), default="lever", help="simulated task (default lever)")
+    p.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
+    p.add_argument("--quick", action="store_true", help="a smoke run: few trials and updates")
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="(re)write report.html and report.md of a run folder")
+    p.add_argument("run_dir", type=Path, help="run folder written by `spikebridge demo`")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spikebridge`` command."""
     parser = argparse.ArgumentParser(prog="spikebridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo(sub)
     _add_reproduce(sub)
+    _add_report(sub)
     args = parser.parse_args(argv)
     from spikebridge.exceptions import DataFormatError
 
+    commands = {"demo": _demo, "reproduce": _reproduce, "report": _report}
     try:
-        if args.command == "reproduce":
-            return _reproduce(args)
+        if args.command in commands:
+            return commands[args.command](args)
     except (DataFormatError, FileNotFoundError, ValueError, TypeError) as err:
         print(f"spikebridge {args.command}: error: {err}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _command_line() -> str:
+    return "spikebridge " + " ".join(sys.argv[1:])
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from spikebridge.experiments.demo import DemoConfig, run_demo
+    from spikebridge.report import write_report
+
+    config = (DemoConfig.quick if args.quick else DemoConfig)(task=args.task, seed=args.seed)
+    command = f"spikebridge demo --out {args.out} --task {args.task} --seed {args.seed}" + (" --quick" * args.quick)
+    results = run_demo(config, out_dir=args.out, progress=lambda line: print(line, file=sys.stderr, flush=True),
+                       command=command)
+    paths = write_report(args.out)
+    print(format_demo_summary(results))
+    print(f"\nreport: {paths['html']}  (and {paths['markdown']})")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from spikebridge.report import write_report
+
+    paths = write_report(args.run_dir)
+    print(f"wrote {paths['html']} and {paths['markdown']}")
+    return 0
+
+
+def format_demo_summary(results: dict) -> str:
+    """The demo's printed summary: success per method and the biomimicry headline."""
+    lines = [f"demo ({results['task']} task, seed {results['seed']}): {results['recording']}", ""]
+    key = "velocity_r2" if results["task"] == "reach" else "time_bin_success"
+    lines.append(f"{'method':<18}{key:>18}{'trial_success':>15}{'train s':>9}")
+    for name, m in results["methods"].items():
+        trial = m.get("trial_success", [float("nan")])
+        secs = m.get("train_seconds", [0.0])
+        lines.append(f"{name:<18}{np.mean(m[key]):>18.3f}{np.mean(trial):>15.3f}{np.sum(secs):>9.1f}")
+    bio = results.get("biomimicry", {})
+    if "rl" in bio and "sl" in bio:
+        lines.append("")
+        lines.append(f"median PSTH correlation with the healthy neurons: RL {bio['rl']['psth_correlation_median']:.3f}, "
+                     f"SL {bio['sl']['psth_correlation_median']:.3f}")
+    lines.append(f"wall time {results['wall_seconds']:.1f} s")
+    return "\n".join(lines)
 
 
 def _reproduce(args: argparse.Namespace) -> int:

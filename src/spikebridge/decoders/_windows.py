@@ -62,7 +62,7 @@ def lag_major_to_kernel(weights: NDArray, n_neurons: int) -> torch.Tensor:
     return torch.tensor(np.ascontiguousarray(kernel), dtype=torch.float32)
 
 
-def causal_conv(spikes: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def causal_conv(spikes: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """Causal convolution of ``spikes`` ``(batch, n_bins, n_neurons)`` with a kernel ``(n_out, n_neurons, H + 1)``.
 
     Returns shape ``(batch, n_out, n_bins)``; bins before the first are silent.

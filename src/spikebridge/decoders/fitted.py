@@ -6,6 +6,7 @@ import numbers
 import warnings
 
 import numpy as np
+import scipy.optimize
 import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
@@ -50,7 +51,7 @@ class WindowClassifierDecoder(SpikeDecoder):
         Weight of the L2 penalty ``0.5 * l2_strength * sum(W**2)`` on the weights (not the biases), added
         to the mean cross-entropy over labelled bins. Inputs are standardised during fitting.
     max_iterations :
-        Most L-BFGS iterations; reaching it gives a ``RuntimeWarning``.
+        Most L-BFGS iterations (:func:`scipy.optimize.minimize`, ``L-BFGS-B``, gradients by torch); reaching it gives a ``RuntimeWarning``.
     random_state :
         Seed (int), ``np.random.Generator`` or None, for the initial weights of ``"mlp"`` (``"logistic"``
         starts at zero and is deterministic).
@@ -87,7 +88,7 @@ class WindowClassifierDecoder(SpikeDecoder):
         kind: str = "mlp",
         n_hidden: int = 8,
         history_seconds: float = 0.6,
-        l2_strength: float = 1e-4,
+        l2_strength: float = 1e-2,
         max_iterations: int = 500,
         random_state: int | np.random.Generator | None = None,
     ) -> None:
@@ -207,14 +208,13 @@ class WindowClassifierDecoder(SpikeDecoder):
     def _initial_params(self, kind: str, n_inputs: int, n_classes: int) -> list[torch.Tensor]:
         if kind == "logistic":
             shapes = [(n_classes, n_inputs), (n_classes,)]
-            return [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in shapes]
+            return [torch.zeros(s, dtype=torch.float64) for s in shapes]
         seed = int(np.random.default_rng(self.random_state).integers(2**62))
         generator = torch.Generator().manual_seed(seed)
 
         def uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
             bound = 1.0 / np.sqrt(fan_in)
-            values = (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * bound
-            return values.requires_grad_(True)
+            return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * bound
 
         n_hidden = int(self.n_hidden)
         return [
@@ -225,42 +225,46 @@ class WindowClassifierDecoder(SpikeDecoder):
     def _minimise(
         self, params: list[torch.Tensor], x: torch.Tensor, target: torch.Tensor, kind: str
     ) -> tuple[float, int]:
-        """Full-batch L-BFGS on the mean cross-entropy plus the L2 penalty; returns (loss, iterations)."""
+        """Full-batch L-BFGS (scipy's L-BFGS-B, torch autograd gradients) on the penalised loss.
+
+        Replaces the entries of ``params`` by the solution; returns the final loss and the number of iterations.
+        """
         l2 = float(self.l2_strength)
         max_iterations = int(self.max_iterations)
-        optimizer = torch.optim.LBFGS(
-            params, lr=1.0, max_iter=max_iterations, max_eval=2 * max_iterations, history_size=20,
-            tolerance_grad=1e-6, tolerance_change=1e-10, line_search_fn="strong_wolfe",
-        )
-        weights = params[0::2]
+        shapes = [p.shape for p in params]
+        sizes = [p.numel() for p in params]
 
-        def objective() -> torch.Tensor:
-            scores = x @ params[0].T + params[1]
+        def unpack(flat: NDArray) -> list[torch.Tensor]:
+            chunks = torch.split(torch.as_tensor(flat, dtype=torch.float64), sizes)
+            return [c.reshape(shape).requires_grad_(True) for c, shape in zip(chunks, shapes)]
+
+        def objective(flat: NDArray) -> tuple[float, NDArray]:
+            p = unpack(flat)
+            scores = x @ p[0].T + p[1]
             if kind == "mlp":
-                scores = torch.tanh(scores) @ params[2].T + params[3]
-            return F.cross_entropy(scores, target) + 0.5 * l2 * sum((w**2).sum() for w in weights)
+                scores = torch.tanh(scores) @ p[2].T + p[3]
+            loss = F.cross_entropy(scores, target) + 0.5 * l2 * sum((w**2).sum() for w in p[0::2])
+            grads = torch.autograd.grad(loss, p)
+            return float(loss.detach()), torch.cat([g.reshape(-1) for g in grads]).numpy()
 
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss = objective()
-            loss.backward()
-            return loss
-
-        optimizer.step(closure)
-        n_iterations = int(optimizer.state[params[0]].get("n_iter", 0))
-        with torch.no_grad():
-            loss = float(objective())
-        if not np.isfinite(loss):
+        start = torch.cat([p.detach().reshape(-1) for p in params]).numpy()
+        result = scipy.optimize.minimize(
+            objective, start, jac=True, method="L-BFGS-B",
+            options={"maxiter": max_iterations, "ftol": 1e-6, "gtol": 1e-4},
+        )
+        if not np.isfinite(result.fun):
             raise RuntimeError(
-                f"Fitting {type(self).__name__} diverged (loss {loss}). Raise `l2_strength` or check the spikes."
+                f"Fitting {type(self).__name__} diverged (loss {result.fun}). Raise `l2_strength` or check "
+                "the spikes."
             )
-        if n_iterations >= max_iterations:
+        if result.nit >= max_iterations:
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iterations={max_iterations} L-BFGS iterations "
-                f"(loss {loss:.4g}). Raise `max_iterations`, raise `l2_strength`, or use kind='logistic'.",
+                f"(loss {result.fun:.4g}). Raise `max_iterations`, raise `l2_strength`, or use kind='logistic'.",
                 RuntimeWarning, stacklevel=3,
             )
-        return loss, n_iterations
+        params[:] = [value.detach().clone() for value in unpack(result.x)]
+        return float(result.fun), int(result.nit)
 
     # ------------------------------------------------------------------ decoding
     def _build(self) -> None:

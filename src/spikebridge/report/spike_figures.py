@@ -12,7 +12,7 @@ from matplotlib.patches import Patch
 from numpy.typing import NDArray
 
 from spikebridge.exceptions import DataFormatError
-from spikebridge.metrics import psth, psth_correlation
+from spikebridge.metrics import psth
 from spikebridge.report._common import (
     COLOURS,
     Absent,
@@ -137,16 +137,33 @@ def raster_figure(run: RunData, *, max_trials: int = 4) -> ReportFigure:
     return ReportFigure("rasters", "Spike rasters of held-out trials", caption, figure)
 
 
-def _psth_window(trial_ids: NDArray) -> tuple[int, int]:
-    """Bins before and after the onset: about one trial long, at most 150 bins after and 20 before."""
-    lengths = np.bincount(trial_ids[trial_ids >= 0])
-    median_length = float(np.median(lengths[lengths > 0]))
-    n_before = int(min(20, median_length // 5))
-    return n_before, int(np.clip(median_length, 10, 150))
+def _psth_windows(labels: NDArray, trial_ids: NDArray) -> tuple[int, dict[int, int]]:
+    """Bins shown before each onset, and after it per class: the median time left in the trial after it."""
+    inside = trial_ids >= 0
+    lengths = np.bincount(trial_ids[inside])
+    n_before = int(min(20, np.median(lengths[lengths > 0]) // 5))
+    windows = {}
+    for c in np.unique(labels[(labels > 0) & inside]).tolist():
+        remaining = []
+        for trial in np.unique(trial_ids[inside & (labels == c)]):
+            own = np.flatnonzero(trial_ids == trial)
+            onset = own[labels[own] == c][0]
+            remaining.append(own[-1] - onset + 1)
+        windows[c] = int(np.clip(np.median(remaining), 10, 150))
+    return n_before, windows
+
+
+def _pearson(first: NDArray, second: NDArray) -> float:
+    keep = np.isfinite(first) & np.isfinite(second)
+    if keep.sum() < 3 or np.ptp(first[keep]) == 0 or np.ptp(second[keep]) == 0:
+        return float("nan")
+    return float(np.corrcoef(first[keep], second[keep])[0, 1])
 
 
 def psth_figure(run: RunData, *, max_neurons: int = 6, smoothing_sigma_bins: float = 5.0) -> ReportFigure:
     """Class-aligned PSTHs of each decoder-read neuron: healthy truth against RL and SL (sample mean).
+
+    Each class is shown from a little before its onset to the median time its trials last after the onset.
 
     Parameters
     ----------
@@ -168,33 +185,30 @@ def psth_figure(run: RunData, *, max_neurons: int = 6, smoothing_sigma_bins: flo
     if not generated:
         raise Absent("arrays.npz has neither `rl_spikes` nor `sl_spikes` to compare with the truth.")
     labels, trial_ids, truth = a["labels"], a["trial_ids"], a["true_downstream"]
-    n_before, n_window = _psth_window(trial_ids)
-    options = dict(n_bins_window=n_window, n_bins_before=n_before, smoothing_sigma_bins=smoothing_sigma_bins)
+    n_before, windows = _psth_windows(labels, trial_ids)
     curves: dict[int, dict[str, NDArray]] = {}
-    for c in np.unique(labels[(labels > 0) & (trial_ids >= 0)]).tolist():
+    for c, n_window in windows.items():
+        options = dict(n_bins_window=n_window, n_bins_before=n_before, smoothing_sigma_bins=smoothing_sigma_bins,
+                       classes=[c])
         try:
-            curves[c] = {"truth": psth(truth, labels, trial_ids, classes=[c], **options)[0]}
+            curves[c] = {"truth": psth(truth, labels, trial_ids, **options)[0]}
             for key, _, spikes in generated:
-                curves[c][key] = psth(spikes, labels, trial_ids, classes=[c], **options)[0]
+                curves[c][key] = psth(spikes, labels, trial_ids, **options)[0]
         except DataFormatError:
             curves.pop(c, None)
     if not curves:
         raise Absent("no behaviour class has an onset inside a held-out trial.")
     classes = list(curves)
-    correlation = {
-        key: psth_correlation(spikes, truth, labels, trial_ids, classes=classes, **options)
-        for key, _, spikes in generated
-    }
     seconds, unit = time_unit(run)
     scale, rate_unit = (1.0, "spikes/bin") if run.bin_size is None else (1.0 / seconds, "spikes/s")
     n_read = truth.shape[1]
     shown = list(range(min(n_read, max_neurons)))
-    time = np.arange(-n_before, n_window) * seconds
     figure = new_figure(2.5 * len(classes) + 0.6, 1.55 * len(shown) + 0.9)
-    axes = figure.subplots(len(shown), len(classes), squeeze=False, sharex=True, sharey="row")
+    axes = figure.subplots(len(shown), len(classes), squeeze=False, sharex="col", sharey="row")
     for row, neuron in enumerate(shown):
         for col, c in enumerate(classes):
             ax = axes[row, col]
+            time = np.arange(-n_before, windows[c]) * seconds
             ax.plot(time, scale * curves[c]["truth"][:, neuron], color=COLOURS["truth"], linewidth=1.6,
                     label="healthy truth")
             for key, title, _ in generated:
@@ -205,20 +219,25 @@ def psth_figure(run: RunData, *, max_neurons: int = 6, smoothing_sigma_bins: flo
                 ax.set_title(f"onset of '{run.class_name(c)}'", fontsize=8)
             if row == len(shown) - 1:
                 ax.set_xlabel(f"time from onset ({unit})", fontsize=8)
-        r_text = ", ".join(f"r {title} {correlation[key][neuron]:.2f}" for key, title, _ in generated)
-        axes[row, 0].set_ylabel(f"n{neuron + 1} ({rate_unit})\n{r_text}", fontsize=7)
-    axes[0, 0].legend(fontsize=7, frameon=False)
+        true_curve = np.concatenate([curves[c]["truth"][:, neuron] for c in classes])
+        r_text = ", ".join(
+            f"{title} {_pearson(np.concatenate([curves[c][key][:, neuron] for c in classes]), true_curve):.2f}"
+            for key, title, _ in generated)
+        axes[row, -1].text(0.98, 0.96, f"PSTH r: {r_text}", transform=axes[row, -1].transAxes, fontsize=7,
+                           ha="right", va="top")
+        axes[row, 0].set_ylabel(f"n{neuron + 1} ({rate_unit})", fontsize=8)
+    axes[0, 0].legend(fontsize=7, frameon=False, loc="upper left")
     n_samples = ", ".join(f"{spikes.shape[0]} for {title}" for _, title, spikes in generated)
     caption = (
         "Peri-stimulus time histograms (PSTHs): the average firing rate of each decoder-read neuron "
-        f"(rows n1, n2, ...) around the start of each behaviour (columns), averaged over the held-out trials "
+        "(rows n1, n2, ...) around the start of each behaviour (columns), averaged over the held-out trials "
         f"and smoothed with a Gaussian of {smoothing_sigma_bins:g} bins"
         + ("" if run.bin_size is None else f" ({1000 * smoothing_sigma_bins * seconds:.0f} ms)")
-        + f". Black is the healthy truth; coloured lines are the generators, averaged over their sampled "
-        f"spike trains ({n_samples}). The dashed line marks the behaviour onset. A generator that mimics "
-        "the biology follows the black curve in every column. Beside each row, r is the Pearson "
-        "correlation between that neuron's generated and true PSTHs over all behaviours (1 = same shape; "
-        "the overall level is not compared)."
+        + ". Black is the healthy truth; coloured lines are the generators, averaged over their sampled "
+        f"spike trains ({n_samples}). The dashed line marks the behaviour onset; each column runs until "
+        "the typical end of the trial. A generator that mimics the biology follows the black curve in every "
+        "column. 'PSTH r' is the Pearson correlation between that neuron's generated and true PSTHs over "
+        "all behaviours (1 = same shape; the overall firing level is not compared)."
     )
     if n_read > len(shown):
         caption += f" Only the first {len(shown)} of the {n_read} read neurons are shown."

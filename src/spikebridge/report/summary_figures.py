@@ -35,12 +35,9 @@ def numbers(value: Any) -> NDArray[np.float64]:
     if isinstance(value, bool):
         return np.empty(0)
     if isinstance(value, (int, float)):
-        return np.array([value], dtype=float)[np.isfinite([value])]
-    if isinstance(value, (list, tuple)):
-        parts = [numbers(v) for v in value]
-        if any(isinstance(v, (list, tuple)) for v in value) or all(p.size == 1 for p in parts):
-            flat = np.concatenate(parts) if parts else np.empty(0)
-            return flat[np.isfinite(flat)]
+        return np.array([value], dtype=float) if np.isfinite(value) else np.empty(0)
+    if isinstance(value, (list, tuple)) and value:
+        return np.concatenate([numbers(v) for v in value])
     return np.empty(0)
 
 
@@ -99,7 +96,9 @@ def learning_curve_figure(run: RunData) -> ReportFigure:
             else:
                 skipped.append(key)
     if not rewards and not evals:
-        raise Absent("results.json `history` has no `train/reward` or `eval/...` values to plot.")
+        unplaced = f" ({', '.join(sorted(set(skipped)))} match neither `eval/episodes` nor `episodes` in length)"
+        raise Absent("results.json `history` has no `train/reward` or `eval/...` values to plot"
+                     + (unplaced if skipped else "") + ".")
     n_panels = int(bool(rewards)) + int(bool(evals))
     figure = new_figure(6.4, 2.1 * n_panels + 0.5)
     axes = list(figure.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0])
@@ -116,9 +115,11 @@ def learning_curve_figure(run: RunData) -> ReportFigure:
     if evals:
         ax = axes.pop(0)
         seen: set[str] = set()
-        for index, (key, x, y) in enumerate(evals):
-            ax.plot(x, y, marker="o", markersize=3, linewidth=1.1, color=_EXTRA_COLOURS[sorted({k for k, *_ in
-                    evals}).index(key) % len(_EXTRA_COLOURS)], label=None if key in seen else key)
+        eval_keys = sorted({key for key, *_ in evals})
+        for key, x, y in evals:
+            colour = COLOURS["rl"] if key == "eval/success" else _colour(key, eval_keys.index(key))
+            ax.plot(x, y, marker="o", markersize=3, linewidth=1.1, color=colour,
+                    label=None if key in seen else key)
             seen.add(key)
         ceiling = numbers(run.methods.get("recorded", {}).get("time_bin_success"))
         if ceiling.size and "eval/success" in seen:
@@ -133,9 +134,9 @@ def learning_curve_figure(run: RunData) -> ReportFigure:
         + ("Top: the training reward, the fraction of labelled time bins in each training batch that the "
            "decoder read as the right behaviour from the generated spikes (thin line: every episode; thick "
            "line: running mean). " if rewards else "")
-        + ("Bottom: evaluation during training (" + ", ".join(sorted({k for k, *_ in evals}))
-           + "), measured on trials held out from that update; the dashed line, when shown, is the success of "
-              "the healthy spikes through the same decoder, the practical ceiling. " if evals else "")
+        + ("Bottom: the scores the trainer logged on its evaluation trials during training ("
+           + ", ".join(sorted({key for key, *_ in evals})) + "); the dashed line, when shown, is the test "
+           "success of the healthy spikes through the same decoder, the practical ceiling. " if evals else "")
         + "A curve that rises and then flattens means training converged; one that falls late suggests "
           "over-training or instability."
     )
@@ -207,7 +208,7 @@ def success_figure(run: RunData) -> ReportFigure:
     ax.set_ylim(min(0.0, low - 0.1), 1.08)
     ax.set_ylabel("score on held-out trials", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, frameon=False, loc="outside right upper")
+    figure.legend(fontsize=7, frameon=False, loc="outside right upper")
     reach = "velocity_r2" in metrics
     caption = (
         "How well each method restores the behaviour, scored on held-out test trials: the generated spikes go "
@@ -295,9 +296,12 @@ def biomimicry_figure(run: RunData) -> ReportFigure:
     """
     panels = _biomimicry_from_results(run)
     source = "results.json (the values reported for this run)"
+    names = dict(_PANELS)
     if not panels:
         panels = _biomimicry_from_arrays(run)
-        source = "the held-out spikes of arrays.npz (generated values averaged over sampled spike trains)"
+        source = ("the held-out spikes of arrays.npz (generated values averaged over sampled spike trains; "
+                  "modulation depth is the mean absolute rate difference over every pair of behaviours)")
+        names["modulation_depth"] += " (spikes/s)" if run.bin_size is not None else " (spikes/bin)"
     if not panels:
         raise Absent("neither results.json `biomimicry` nor arrays.npz has per-neuron values for the truth "
                      "and a generator.")
@@ -315,7 +319,7 @@ def biomimicry_figure(run: RunData) -> ReportFigure:
                 linestyle="--", label="identity (generated = truth)")
         ax.set_xlim(low - pad, high + pad)
         ax.set_ylim(low - pad, high + pad)
-        ax.set_title(_PANELS[key], fontsize=8)
+        ax.set_title(names[key], fontsize=8)
         ax.set_xlabel("healthy truth", fontsize=8)
         ax.set_ylabel("generated", fontsize=8)
         ax.tick_params(labelsize=7)

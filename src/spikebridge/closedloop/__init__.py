@@ -1,0 +1,5 @@
+"""Closed-loop use of a trained generator: streaming bin by bin and a loopback bridge service."""
+
+from spikebridge.closedloop.streaming import StreamingGenerator
+
+__all__ = ["StreamingGenerator"]

@@ -23,8 +23,8 @@ def test_dispatches_mat_and_npz_case_insensitively(tmp_path):
     assert (rec.n_bins, rec.n_classes) == (10, 2)
 
 
-def test_nwb_is_not_supported_yet(tmp_path):
-    with pytest.raises(DataFormatError, match="NWB support is coming"):
+def test_nwb_path_goes_to_the_nwb_reader(tmp_path):
+    with pytest.raises(FileNotFoundError, match="session.nwb"):
         load_recording(tmp_path / "session.nwb")
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from spikebridge.exceptions import DataFormatError
 from spikebridge.report import load_run, write_report
+from spikebridge.report._common import trial_window
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # a figure that fails to draw is a bug
 
@@ -26,60 +27,69 @@ def _arrays(task: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
         trial_ids += [-1] * 10 + [trial] * 50
     labels, trial_ids = np.array(labels), np.array(trial_ids)
     n_bins = labels.size
-    tuning = np.array([[0.05, 0.05, 0.05], [0.05, 0.05, 0.05], [0.4, 0.1, 0.3], [0.1, 0.4, 0.3]])[:, :N_READ]
-    probability = tuning[labels]
-    def spikes(gain: float, shape: tuple[int, ...]) -> np.ndarray:
+    tuning = np.array([[0.05, 0.05, 0.05], [0.05, 0.05, 0.05], [0.4, 0.1, 0.3], [0.1, 0.4, 0.3]])
+    probability = tuning[labels][:, :N_READ]  # spike probability per bin of each read neuron
+
+    def spikes(gain: float, *leading: int) -> np.ndarray:
+        shape = (*leading, n_bins, N_READ)
         return (rng.random(shape) < np.clip(gain * probability, 0, 1)).astype(np.uint8)
+
     def decoded(accuracy: float) -> np.ndarray:
         wrong = rng.random(n_bins) > accuracy
         return np.where(wrong, rng.integers(1, labels.max() + 1, n_bins), np.maximum(labels, 1))
+
     arrays = dict(
         bins=np.arange(1000, 1000 + n_bins), labels=labels, trial_ids=trial_ids,
         upstream=(rng.random((n_bins, N_UPSTREAM)) < 0.1).astype(np.uint8),
-        true_downstream=spikes(1.0, (n_bins, N_READ)),
-        rl_spikes=spikes(1.6, (N_SAMPLES, n_bins, N_READ)), sl_spikes=spikes(0.7, (N_SAMPLES, n_bins, N_READ)),
+        true_downstream=spikes(1.0), rl_spikes=spikes(1.6, N_SAMPLES), sl_spikes=spikes(0.7, N_SAMPLES),
         rl_probabilities=np.clip(1.6 * probability, 0, 1), sl_probabilities=0.7 * probability,
         true_probabilities=probability, decoded_rl=decoded(0.8), decoded_sl=decoded(0.7),
         decoded_true=decoded(0.93), bin_size=np.float64(0.01),
+        class_names=np.array(["rest", "low press", "high press"]),
     )
     if task == "reach":
-        time = np.arange(n_bins) * 0.01
-        velocity = np.stack([np.sin(2 * np.pi * time), np.cos(2 * np.pi * time)], axis=1) * (labels == 2)[:, None]
+        phase = 2 * np.pi * np.arange(n_bins) * 0.01
+        velocity = np.stack([np.sin(phase), np.cos(phase)], axis=1) * (labels == 2)[:, None]
+        noise = rng.standard_normal((3, *velocity.shape))
         arrays.update(class_names=np.array(["hold", "reach"]), velocity_true=velocity,
-                      velocity_decoded_true=velocity + 0.1 * rng.standard_normal(velocity.shape),
-                      velocity_rl=velocity + 0.2 * rng.standard_normal(velocity.shape),
-                      velocity_sl=0.5 * velocity + 0.2 * rng.standard_normal(velocity.shape))
-    else:
-        arrays["class_names"] = np.array(["rest", "low press", "high press"])
+                      velocity_decoded_true=velocity + 0.1 * noise[0], velocity_rl=velocity + 0.2 * noise[1],
+                      velocity_sl=0.5 * velocity + 0.2 * noise[2])
     return arrays
 
 
 def _results(task: str, rng: np.random.Generator, *, biomimicry: bool) -> dict:
     def folds(centre: float) -> list[float]:
         return (centre + 0.02 * rng.standard_normal(5)).tolist()
-    metrics = ({"velocity_r2": None} if task == "reach" else {"time_bin_success": None, "trial_success": None})
+
+    def per_neuron(scale: float) -> list[float]:
+        return (scale * rng.uniform(0.05, 0.3, N_READ)).tolist()
+
+    metrics = {"velocity_r2": 0.0} if task == "reach" else {"time_bin_success": 0.0, "trial_success": -0.1}
     centres = {"rl": 0.8, "sl": 0.7, "recorded": 0.93, "upstream_ceiling": 0.86}
-    methods = {name: {**{m: folds(c - 0.1 * (m == "trial_success")) for m in metrics}, "train_seconds": folds(60)}
+    methods = {name: {**{m: folds(c + shift) for m, shift in metrics.items()}, "train_seconds": folds(60)}
                for name, c in centres.items()}
-    episodes = list(range(0, 200))
+    episodes = np.arange(200)
+    reward = 0.3 + 0.5 * (1 - np.exp(-episodes / 40)) + 0.03 * rng.standard_normal(200)
     results = {
         "task": task, "command": f"spikebridge reproduce --task {task} --seed 7 | tee log.txt", "seed": 7,
         "wall_seconds": 311.5, "recording": f"simulated {task} subject", "methods": methods,
-        "history": {"episodes": episodes,
-                    "train/reward": (0.3 + 0.5 * (1 - np.exp(-np.arange(200) / 40)) + 0.03 * rng.standard_normal(200)).tolist(),
-                    "eval/success": np.linspace(0.3, 0.8, 10).tolist(), "eval/episodes": episodes[::20]},
+        "history": {"episodes": episodes.tolist(), "train/reward": reward.tolist(),
+                    "eval/success": np.linspace(0.3, 0.8, 10).tolist(),
+                    "eval/episodes": episodes[::20].tolist()},
         "config": {"n_folds": 5, "rl": {"learning_rate": 0.01}},
         "notes": ["fabricated for the report tests"],
     }
     if biomimicry:
-        per_neuron = lambda scale: (scale * rng.uniform(0.05, 0.3, N_READ)).tolist()  # noqa: E731
         results["biomimicry"] = {
             name: {"psth_correlation_median": 0.7, "psth_correlation": per_neuron(3),
-                   "modulation_depth": per_neuron(s), "mutual_information": per_neuron(s),
-                   "firing_rate_hz": per_neuron(100 * s)}
-            for name, s in (("rl", 1.5), ("sl", 0.8))}
-        results["biomimicry"]["recorded"] = {"modulation_depth": per_neuron(1), "mutual_information": per_neuron(1),
-                                             "firing_rate_hz": per_neuron(100)}
+                   "modulation_depth": per_neuron(gain), "mutual_information": per_neuron(gain),
+                   "firing_rate_hz": per_neuron(100 * gain)}
+            for name, gain in (("rl", 1.5), ("sl", 0.8))
+        }
+        results["biomimicry"]["recorded"] = {
+            "modulation_depth": per_neuron(1), "mutual_information": per_neuron(1),
+            "firing_rate_hz": per_neuron(100),
+        }
     return results
 
 
@@ -204,3 +214,30 @@ def test_malformed_results_raises_data_format_error(tmp_path, content):
     (tmp_path / "results.json").write_text(content)
     with pytest.raises(DataFormatError, match="results.json"):
         write_report(tmp_path)
+
+
+@pytest.mark.parametrize("class_names, expected", [
+    (["rest", "low press", "high press"], ["rest", "low press", "high press", "class 4"]),
+    (["unlabelled", "rest", "press"], ["rest", "press", "class 3", "class 4"]),
+])
+def test_class_names_name_labels_from_one(tmp_path, class_names, expected):
+    run_dir = make_run_dir(tmp_path / "run", "lever", arrays=False)
+    np.savez(run_dir / "arrays.npz", labels=np.array([0, 1, 2]), class_names=np.array(class_names))
+    run = load_run(run_dir)
+    assert [run.class_name(label) for label in (1, 2, 3, 4)] == expected
+
+
+def test_trial_window_keeps_neighbouring_context_out(tmp_path):
+    """Demo layout: trial 1's lead-in repeats the tail of trial 0 (same recording bins, labels 0)."""
+    trial_0 = np.arange(100, 130)
+    trial_1 = np.arange(125, 160)  # bins 125..129 are trial 0's tail, reused as context
+    bins = np.concatenate([trial_0, trial_1])
+    trial_ids = np.where(bins < 130, 0, 1)
+    labels = np.concatenate([np.ones(30, int), np.zeros(5, int), np.full(30, 2)])
+    run_dir = make_run_dir(tmp_path / "run", "lever", arrays=False)
+    np.savez(run_dir / "arrays.npz", bins=bins, labels=labels, trial_ids=trial_ids)
+    run = load_run(run_dir)
+    window_0, context_0 = trial_window(run, 0)
+    window_1, context_1 = trial_window(run, 1)
+    assert (window_0.tolist(), context_0) == (list(range(30)), 0)
+    assert (window_1.tolist(), context_1) == (list(range(30, 65)), 5)

@@ -47,20 +47,21 @@ from spikebridge.exceptions import DataFormatError, NotFittedError
 
 __all__ = ["StreamingGenerator"]
 
-_EXP_OVERFLOW32 = 88.0  # exp(x) of float32 overflows above ~88.72; only then silence the warning
+_BLOCK_BINS = 4096  # run() works through long chunks in blocks of this many bins
 
 
-def _sigmoid32(z: NDArray[np.float32]) -> NDArray[np.float32]:
-    """``1 / (1 + exp(-z))`` in float32, the way torch's vectorised sigmoid composes it (in place on a copy)."""
-    out = np.negative(z)
-    if out.size and out.max() > _EXP_OVERFLOW32:
-        with np.errstate(over="ignore"):  # exp -> inf -> probability 0, as in torch
-            np.exp(out, out=out)
-    else:
-        np.exp(out, out=out)
-    out += np.float32(1.0)
-    np.reciprocal(out, out=out)
-    return out
+
+def _sigmoid32_(z: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``1 / (1 + exp(-z))`` in float32, in place, composed the way torch's vectorised sigmoid is.
+
+    Call it under ``np.errstate(over="ignore", under="ignore")``: ``exp`` overflows to inf for
+    ``z < -88.7`` and the probability is then 0, as in torch (and underflows to 0 for large ``z``: 1).
+    """
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += np.float32(1.0)
+    np.reciprocal(z, out=z)
+    return z
 
 
 def _as_matrix(value: ArrayLike, name: str) -> NDArray[np.float32]:
@@ -69,7 +70,8 @@ def _as_matrix(value: ArrayLike, name: str) -> NDArray[np.float32]:
         arr = arr[0]
     if arr.ndim != 2 or 0 in arr.shape:
         raise DataFormatError(
-            f"`{name}` must be a non-empty matrix of shape (n_in, n_out) (or (1, n_in, n_out)); got shape {arr.shape}."
+            f"`{name}` must be a non-empty matrix of shape (n_in, n_out) (or (1, n_in, n_out)); got "
+            f"shape {arr.shape}."
         )
     return _finite32(arr, name)
 
@@ -78,7 +80,8 @@ def _as_bias(value: ArrayLike, name: str, size: int) -> NDArray[np.float32]:
     arr = np.asarray(value)
     if arr.size != size or (arr.ndim > 1 and arr.shape[-1] != size):
         raise DataFormatError(
-            f"`{name}` must hold {size} values (shape ({size},), (1, {size}) or (1, 1, {size})) to match the weights; "
+            f"`{name}` must hold {size} values (shape ({size},), (1, {size}) or (1, 1, {size})) to "
+            "match the weights; "
             f"got shape {arr.shape}."
         )
     return _finite32(arr.reshape(size), name)
@@ -165,28 +168,39 @@ class StreamingGenerator:
         if w1 is None:
             self.n_hidden = 0
             n_features = w2_.shape[0]
-            self._w1 = self._b1 = None
+            self._w1 = self._b1 = self._w1x = None
         else:
             w1_ = _as_matrix(w1, "w1")
             n_features, self.n_hidden = w1_.shape
             if w2_.shape[0] != self.n_hidden:
                 raise DataFormatError(
-                    f"`w2` must have one row per hidden unit: w1 has {self.n_hidden} hidden units but w2 has shape "
+                    f"`w2` must have one row per hidden unit: w1 has {self.n_hidden} hidden units but "
+                    "w2 has shape "
                     f"{w2_.shape}."
                 )
-            self._w1 = w1_.astype(np.float64)  # exact copies of the float32 weights
-            self._b1 = _as_bias(b1, "b1", self.n_hidden).astype(np.float64)
+            b1_ = _as_bias(b1, "b1", self.n_hidden)
+            self._w1, self._b1 = w1_, b1_
+            # float64 copies (exact) with the bias as a last row, for inputs that end in a constant 1
+            self._w1x = np.vstack([w1_, b1_[None, :]]).astype(np.float64)
         if n_features % self.n_spikes:
             raise DataFormatError(
-                f"The network has {n_features} input features, which is not a multiple of n_spikes={self.n_spikes}; "
+                f"The network has {n_features} input features, which is not a multiple of "
+                f"n_spikes={self.n_spikes}; "
                 "pass the `n_spikes` the model was built with."
             )
         self.n_features = int(n_features)
         self.n_upstream = self.n_features // self.n_spikes
         self.n_outputs = int(w2_.shape[1])
-        self._w2 = w2_.astype(np.float64)
-        self._b2 = _as_bias(b2, "b2", self.n_outputs).astype(np.float64)
+        self._w2, self._b2 = w2_, _as_bias(b2, "b2", self.n_outputs)
+        self._w2x = np.vstack([self._w2, self._b2[None, :]]).astype(np.float64)
         self._slots = np.arange(self.n_spikes)
+        shape = (self.n_upstream, self.n_spikes)
+        self._buf = {  # preallocated work arrays of step()
+            "neg_ages": np.empty(shape, np.int64), "shifted": np.zeros(shape, np.int64),
+            "valid": np.zeros(shape, bool), "exp": np.empty(shape, np.float64),
+            "features": np.empty(self.n_features, np.float32), "x": np.ones(self.n_features + 1),
+            "z1": np.empty(self.n_hidden), "h": np.ones(self.n_hidden + 1),
+        }
         self.reset()
 
     @classmethod
@@ -209,7 +223,8 @@ class StreamingGenerator:
         network = getattr(model, "network_", None)
         if network is None:
             raise NotFittedError(
-                f"This {type(model).__name__} has no network yet. Call 'initialize' and train it, or 'load' one, "
+                f"This {type(model).__name__} has no network yet. Call 'initialize' and train it, or "
+                "'load' one, "
                 "before streaming it."
             )
         if network.n_replicas != 1:
@@ -227,6 +242,7 @@ class StreamingGenerator:
         """Forget all upstream history (as if no upstream neuron had fired yet); the rng is left as it is."""
         self._ages = np.zeros((self.n_upstream, self.n_spikes), dtype=np.int64)
         self._n_seen = np.zeros(self.n_upstream, dtype=np.int64)
+        self._valid = np.zeros((self.n_upstream, self.n_spikes), dtype=np.float64)  # 1.0 where a slot holds a spike
         self.n_bins_seen = 0
         self.last_probabilities: NDArray[np.float64] | None = None
 
@@ -278,11 +294,17 @@ class StreamingGenerator:
         spikes = check_spike_counts(upstream_spikes, "upstream_spikes", binary=False)
         if spikes.shape[1] != self.n_upstream:
             raise DataFormatError(
-                f"The generator reads {self.n_upstream} upstream neurons; got upstream_spikes of shape {spikes.shape}."
+                f"The generator reads {self.n_upstream} upstream neurons; got upstream_spikes of shape "
+                f"{spikes.shape}."
             )
-        features = self._chunk_features(spikes > 0)
-        p = self._probabilities(features).astype(np.float64)
-        out = (self.rng.random(p.shape) < p).astype(np.uint8)
+        spiked = spikes > 0
+        n_bins = len(spiked)
+        out = np.empty((n_bins, self.n_outputs), dtype=np.uint8)
+        p = np.empty((n_bins, self.n_outputs), dtype=np.float64)
+        for start in range(0, n_bins, _BLOCK_BINS):  # results do not depend on the blocks; memory does
+            block = slice(start, min(start + _BLOCK_BINS, n_bins))
+            p[block] = self._probabilities(self._chunk_features(spiked[block]))
+            out[block] = self.rng.random(p[block].shape) < p[block]  # row by row: the stream step() draws
         self.last_probabilities = p[-1].copy()
         return (out, p) if return_probabilities else out
 
@@ -299,23 +321,39 @@ class StreamingGenerator:
             return arr
         if kind not in "iuf":
             raise TypeError(f"`upstream_spikes` must be numeric spike counts; got dtype {arr.dtype}.")
-        if kind == "f" and not np.all(arr == np.floor(arr)):  # NaN and inf fail too
+        if kind == "f" and not np.all(np.isfinite(arr) & (arr == np.floor(arr))):
             raise DataFormatError(f"`upstream_spikes` must hold whole spike counts; got {arr.tolist()}.")
         if kind != "u" and arr.min() < 0:
             raise DataFormatError(f"`upstream_spikes` must be >= 0; got {arr.tolist()}.")
         return arr > 0
 
     def _step(self, spiked: NDArray[np.bool_]) -> NDArray[np.uint8]:
-        ages = self._ages
+        ages, buf = self._ages, self._buf
         ages += 1
-        if spiked.any():
-            idx = np.flatnonzero(spiked)
-            ages[idx, 1:] = ages[idx, :-1]  # the right side is copied before assignment
-            ages[idx, 0] = 0
-            self._n_seen[idx] = np.minimum(self._n_seen[idx] + 1, self.n_spikes)
+        if spiked.any():  # shift the ages of the neurons that fired and put a 0 in front
+            shifted = buf["shifted"]
+            shifted[:, 1:] = ages[:, :-1]
+            np.copyto(ages, shifted, where=spiked[:, None])
+            self._n_seen += spiked
+            np.minimum(self._n_seen, self.n_spikes, out=self._n_seen)
+            np.less(self._slots, self._n_seen[:, None], out=buf["valid"])
+            np.copyto(self._valid, buf["valid"])
         self.n_bins_seen += 1
-        features = self._features_from_ages(ages, self._slots[None, :] < self._n_seen[:, None]).reshape(-1)
-        p = self._probabilities(features).astype(np.float64)
+        # features, exactly as last_spikes_exponential computes them: exp(-lag / time_constant), cast to float32
+        np.negative(ages, out=buf["neg_ages"])
+        np.true_divide(buf["neg_ages"], self.time_constant, out=buf["exp"])
+        np.exp(buf["exp"], out=buf["exp"])
+        buf["exp"] *= self._valid  # x * 1.0 == x, x * 0.0 == 0: the same as np.where(valid, x, 0)
+        np.copyto(buf["features"], buf["exp"].reshape(-1), casting="same_kind")
+        x = buf["x"]
+        np.copyto(x[:-1], buf["features"])  # float32 -> float64 is exact; x[-1] == 1 carries the bias
+        with np.errstate(over="ignore", under="ignore"):
+            if self._w1 is not None:
+                np.matmul(x, self._w1x, out=buf["z1"])
+                h32 = _sigmoid32_(buf["z1"].astype(np.float32))
+                np.copyto(buf["h"][:-1], h32)
+                x = buf["h"]
+            p = _sigmoid32_((x @ self._w2x).astype(np.float32)).astype(np.float64)
         self.last_probabilities = p
         return (self.rng.random(self.n_outputs) < p).astype(np.uint8)
 
@@ -344,14 +382,18 @@ class StreamingGenerator:
             recent = times[::-1][:k_max]
             self._n_seen[c] = len(recent)
             self._ages[c, : len(recent)] = bins[-1] - recent
+            self._valid[c] = self._slots < len(recent)
         self.n_bins_seen += n_bins
         return self._features_from_ages(ages, valid).reshape(n_bins, self.n_features)
 
     def _probabilities(self, features: NDArray[np.float32]) -> NDArray[np.float32]:
-        x = features.astype(np.float64)
-        if self._w1 is not None:
-            x = _sigmoid32((x @ self._w1 + self._b1).astype(np.float32)).astype(np.float64)
-        return _sigmoid32((x @ self._w2 + self._b2).astype(np.float32))
+        """Probabilities of a chunk, shape ``(n_bins, n_outputs)``, float32; the same arithmetic as :meth:`_step`."""
+        ones = np.ones((len(features), 1))
+        x = np.hstack([features.astype(np.float64), ones])
+        with np.errstate(over="ignore", under="ignore"):
+            if self._w1 is not None:
+                x = np.hstack([_sigmoid32_((x @ self._w1x).astype(np.float32)).astype(np.float64), ones])
+            return _sigmoid32_((x @ self._w2x).astype(np.float32))
 
     def __repr__(self) -> str:
         return (

@@ -7,12 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from spikebridge.data.folds import trial_folds
+from spikebridge.data.neo_interop import recording_from_neo, recording_to_neo
 from spikebridge.data.npz import load_trial_npz, save_trial_npz
+from spikebridge.data.nwb import load_nwb, recording_to_nwb, save_generated_nwb
 from spikebridge.data.recording import Recording
 from spikebridge.data.rlpp_mat import load_rlpp_mat
 from spikebridge.exceptions import DataFormatError
 
 __all__ = [
+    "load_nwb",
+    "recording_from_neo",
+    "recording_to_neo",
+    "recording_to_nwb",
+    "save_generated_nwb",
     "Recording",
     "load_recording",
     "load_rlpp_mat",
@@ -30,10 +37,13 @@ def load_recording(path: str | os.PathLike[str], **kwargs: Any) -> Recording:
     Parameters
     ----------
     path :
-        A ``.mat`` file in the paper's format (read by :func:`load_rlpp_mat`) or a trial-tensor ``.npz``
-        file (read by :func:`load_trial_npz`). The suffix is matched case-insensitively.
+        A ``.mat`` file in the paper's format (read by :func:`load_rlpp_mat`), a trial-tensor ``.npz``
+        file (read by :func:`load_trial_npz`) or an ``.nwb`` file (read by
+        :func:`spikebridge.data.nwb.load_nwb`; needs ``pip install spikebridge[nwb]``). The suffix is
+        matched case-insensitively.
     **kwargs :
-        Passed on to the reader, e.g. ``bin_size`` for :func:`load_rlpp_mat`.
+        Passed on to the reader, e.g. ``bin_size`` for :func:`load_rlpp_mat`, or ``upstream_location``
+        for ``load_nwb``.
 
     Returns
     -------
@@ -43,22 +53,21 @@ def load_recording(path: str | os.PathLike[str], **kwargs: Any) -> Recording:
     Raises
     ------
     DataFormatError
-        If the suffix is ``.nwb`` (not supported yet) or not one of the supported suffixes, or the reader
-        rejects the file.
+        If the suffix is not one of the supported suffixes, or the reader rejects the file.
     FileNotFoundError
         If ``path`` does not exist.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".nwb":
-        raise DataFormatError(
-            f"Cannot read {path}: NWB support is coming but not available yet. Convert it to a trial-tensor "
-            ".npz (see spikebridge.data.save_trial_npz) for now."
-        )
+        from spikebridge.data.nwb import load_nwb  # needs the optional pynwb: imported only for .nwb files
+
+        return load_nwb(path, **kwargs)
     loader = _LOADERS.get(suffix)
     if loader is None:
         raise DataFormatError(
             f"Cannot tell the format of {path} from its suffix {path.suffix!r}. Supported suffixes: "
-            f"{', '.join(_LOADERS)} (.mat = the paper's MATLAB format, .npz = trial tensors)."
+            f"{', '.join(_LOADERS)}, .nwb (.mat = the paper's MATLAB format, .npz = trial tensors, "
+            ".nwb = Neurodata Without Borders)."
         )
     return loader(path, **kwargs)

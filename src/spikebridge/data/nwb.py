@@ -105,9 +105,10 @@ def load_nwb(
         trial's label) or, if the trials table has no such column, a ``TimeSeries`` of that name
         sampled at each bin centre (nearest sample; 0 outside the series).
     condition_column :
-        A trials column of conditions (any values, e.g. target ids or names). The condition's index
-        among the sorted unique conditions, plus one, labels every bin of the trial's window: the
-        ``k``-th smallest condition becomes label ``k + 1``. Trials whose condition is NaN stay 0.
+        A trials column of conditions (any values, e.g. target ids or names). Every bin of a trial's
+        window gets the index of the trial's condition among the trials table's sorted unique
+        conditions, plus one: the ``k``-th smallest condition becomes label ``k + 1``. Trials whose
+        condition is NaN stay 0.
     trial_window :
         Which bins belong to a trial. None: ``[start_time, stop_time)``. Otherwise a
         ``(start, stop)`` pair, each a trials column name (its time) or a number of seconds after the
@@ -184,8 +185,8 @@ def load_nwb(
 
 def _recording_from_nwbfile(nwbfile: Any, *, default_name: str, **options: Any) -> Recording:
     stored = _stored_notes(nwbfile)
-    bin_size = options["bin_size"]
-    bin_size = check_positive_number(stored.get("bin_size", 0.01) if bin_size is None else bin_size, "bin_size")
+    bin_size = options["bin_size"] if options["bin_size"] is not None else stored.get("bin_size", 0.01)
+    bin_size = check_positive_number(bin_size, "bin_size")
     units = _Units(nwbfile)
     up_rows, up_region = units.select("upstream", options["upstream_location"], options["upstream_unit_ids"],
                                       stored.get("upstream_region"), required=True)
@@ -194,7 +195,9 @@ def _recording_from_nwbfile(nwbfile: Any, *, default_name: str, **options: Any) 
                                           required=False)
     both = np.intersect1d(up_rows, down_rows) if down_rows is not None else []
     if len(both):
-        raise DataFormatError(f"Units {units.ids[both].tolist()} are selected as both upstream and downstream.")
+        raise DataFormatError(
+            f"Units {units.ids[both].tolist()} are selected as both upstream and downstream."
+        )
 
     trials = _Trials(nwbfile)
     windows, kept = trials.windows(options["trial_window"], options["align_to"])
@@ -241,7 +244,7 @@ def _recording_from_nwbfile(nwbfile: Any, *, default_name: str, **options: Any) 
 
 
 def _stored_notes(nwbfile: Any) -> dict[str, Any]:
-    """What :func:`recording_to_nwb` stored in the file's notes, or {} for other files."""
+    """Return what :func:`recording_to_nwb` stored in the file's notes, or {} for other files."""
     try:
         notes = json.loads(nwbfile.notes or "")
     except (TypeError, ValueError):
@@ -292,10 +295,13 @@ class _Units:
         elif "electrodes" in units.colnames:
             electrodes = units["electrodes"].target.table
             location_of_row = [_text(group.location) for group in electrodes["group"][:]]
-            self.locations = tuple(location_of_row[int(r[0])] if len(r) else "" for r in _ragged(units, "electrodes"))
+            self.locations = tuple(  # a unit on several electrodes takes its first electrode's group
+                location_of_row[int(rows[0])] if len(rows) else "" for rows in _ragged(units, "electrodes")
+            )
         self.observed: tuple[float, float] | None = None
         if "obs_intervals" in units.colnames:
-            intervals = [np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in _ragged(units, "obs_intervals")]
+            intervals = [np.asarray(x, dtype=np.float64).reshape(-1, 2)
+                         for x in _ragged(units, "obs_intervals")]
             intervals = np.concatenate(intervals) if intervals else np.empty((0, 2))
             if len(intervals):
                 self.observed = (float(intervals[:, 0].min()), float(intervals[:, 1].max()))
@@ -331,7 +337,9 @@ class _Units:
     def _by_ids(self, role: str, unit_ids: Sequence[int]) -> tuple[NDArray[np.int64], str]:
         wanted = np.asarray(unit_ids).ravel()
         if wanted.size == 0 or not np.issubdtype(wanted.dtype, np.integer):
-            raise TypeError(f"`{role}_unit_ids` must be a non-empty sequence of integer unit ids. Got {unit_ids!r}.")
+            raise TypeError(
+                f"`{role}_unit_ids` must be a non-empty sequence of integer unit ids. Got {unit_ids!r}."
+            )
         if len(np.unique(wanted)) != len(wanted):
             raise ValueError(f"`{role}_unit_ids` lists some ids more than once: {wanted.tolist()}.")
         position = {int(unit): row for row, unit in enumerate(self.ids)}
@@ -349,7 +357,7 @@ class _Units:
         if self.locations is None:
             return "none: the units have no electrode information"
         found, counts = np.unique(np.array(self.locations, dtype=str), return_counts=True)
-        return ", ".join(f"{loc!r} ({n} units)" for loc, n in zip(found, counts))
+        return ", ".join(f"{str(loc)!r} ({n} units)" for loc, n in zip(found, counts))
 
 
 class _Trials:
@@ -369,20 +377,27 @@ class _Trials:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return ("start_time", "stop_time") + tuple(c for c in self.table.colnames if c not in ("start_time", "stop_time"))
+        times = ("start_time", "stop_time")
+        return times + tuple(c for c in self.table.colnames if c not in times)
 
     def column(self, name: str, *, numeric: bool = False) -> NDArray:
         if name not in self.table.colnames:
-            raise DataFormatError(f"The trials table has no column {name!r}; its columns are {list(self.columns)}.")
+            raise DataFormatError(
+                f"The trials table has no column {name!r}; its columns are {list(self.columns)}."
+            )
         column = self.table[name]
         if type(column).__name__ == "VectorIndex":
-            raise DataFormatError(f"Trials column {name!r} is ragged (several values per trial); need one value.")
+            raise DataFormatError(
+                f"Trials column {name!r} is ragged (several values per trial); it needs one value per trial."
+            )
         values = np.asarray(column.data[:])
         if values.dtype.kind in "SO":
             values = np.array([_text(v) for v in values])
         if numeric:
             if values.dtype.kind not in "biuf":
-                raise DataFormatError(f"Trials column {name!r} must hold times in seconds; it holds {values.dtype}.")
+                raise DataFormatError(
+                    f"Trials column {name!r} must hold times in seconds; it holds {values.dtype} values."
+                )
             values = values.astype(np.float64)
         return values
 
@@ -390,16 +405,21 @@ class _Trials:
         """``(n_kept, 2)`` start/stop times and the trials-table rows they belong to."""
         if trial_window is None:
             if align_to is not None:
-                raise ValueError("`align_to` shifts numeric `trial_window` offsets; pass trial_window=(start, stop) too.")
+                raise ValueError(
+                    "`align_to` shifts numeric `trial_window` offsets; pass trial_window=(start, stop) too."
+                )
             edges = [self.column("start_time", numeric=True), self.column("stop_time", numeric=True)]
         else:
-            if isinstance(trial_window, str) or not isinstance(trial_window, Sequence) or len(trial_window) != 2:
+            is_pair = isinstance(trial_window, Sequence) and not isinstance(trial_window, str)
+            if not is_pair or len(trial_window) != 2:
                 raise TypeError(
-                    "`trial_window` must be a (start, stop) pair of trials column names or offsets in seconds; "
-                    f"got {trial_window!r}."
+                    "`trial_window` must be a (start, stop) pair of trials column names or offsets in "
+                    f"seconds; got {trial_window!r}."
                 )
             if align_to is not None and all(isinstance(e, str) for e in trial_window):
-                raise ValueError("`align_to` shifts numeric `trial_window` offsets, but both edges are column names.")
+                raise ValueError(
+                    "`align_to` shifts numeric `trial_window` offsets, but both edges are column names."
+                )
             reference = self.column(align_to or "start_time", numeric=True)
             edges = []
             for edge in trial_window:
@@ -413,8 +433,8 @@ class _Trials:
         finite = np.all(np.isfinite(windows), axis=1)
         if not finite.all():
             warnings.warn(
-                f"{int((~finite).sum())} of {len(windows)} trials have a NaN trial window edge and are skipped "
-                f"(trial ids {_summary(self.ids[~finite].tolist(), 5)}).", UserWarning, stacklevel=4,
+                f"{int((~finite).sum())} of {len(windows)} trials have a NaN trial window edge and are "
+                f"skipped (trial ids {_summary(self.ids[~finite].tolist(), 5)}).", UserWarning, stacklevel=4,
             )
         reversed_ = finite & (windows[:, 1] < windows[:, 0])
         if reversed_.any():
@@ -427,11 +447,12 @@ class _Trials:
 
 
 def _find_series(nwbfile: Any, name: str) -> Any:
-    """A ``TimeSeries`` by name, in the processing modules (``behavior`` first) then acquisition."""
+    """Find a ``TimeSeries`` by name in the processing modules (``behavior`` first), then acquisition."""
     pynwb = require("pynwb", "load_nwb")
     found: dict[str, Any] = {}
     modules = sorted(nwbfile.processing, key=lambda m: (m != "behavior", m))
-    places = [(m, nwbfile.processing[m].data_interfaces) for m in modules] + [("acquisition", nwbfile.acquisition)]
+    places = [(m, nwbfile.processing[m].data_interfaces) for m in modules]
+    places.append(("acquisition", nwbfile.acquisition))
     for place, interfaces in places:
         for key, interface in interfaces.items():
             if isinstance(interface, pynwb.TimeSeries):
@@ -464,15 +485,20 @@ def _interpolate(series: Any, times: NDArray, centres: NDArray) -> NDArray[np.fl
     values = np.asarray(series.get_data_in_units(), dtype=np.float64)
     values = values.reshape(len(values), -1)
     if len(values) != len(times):
-        raise DataFormatError(f"TimeSeries {series.name!r} has {len(values)} samples but {len(times)} timestamps.")
-    return np.stack([np.interp(centres, times, v, left=np.nan, right=np.nan) for v in values.T], axis=1)
+        raise DataFormatError(
+            f"TimeSeries {series.name!r} has {len(values)} samples but {len(times)} timestamps."
+        )
+    resampled = np.stack([np.interp(centres, times, v) for v in values.T], axis=1)
+    resampled[~_covered(times, centres)] = np.nan
+    return resampled
 
 
 def _time_grid(t_start: float | None, t_stop: float | None, stored: Mapping[str, Any], bin_size: float,
                units: _Units, trials: _Trials, series_times: NDArray | None,
                spikes: list[NDArray]) -> tuple[float, int]:
     """First bin edge and number of bins."""
-    starts, stops = [trials.column("start_time", numeric=True).min()], [trials.column("stop_time", numeric=True).max()]
+    starts = [np.nanmin(trials.column("start_time", numeric=True))]
+    stops = [np.nanmax(trials.column("stop_time", numeric=True))]
     for span in (units.observed, (stored.get("t_start"), stored.get("t_stop"))):
         if span is not None and span[0] is not None:
             starts.append(span[0])
@@ -482,7 +508,9 @@ def _time_grid(t_start: float | None, t_stop: float | None, stored: Mapping[str,
         stops.append(series_times[-1])
     last_spike = max((t.max() for t in spikes if len(t)), default=None)
     first_spike = min((t.min() for t in spikes if len(t)), default=None)
-    t0 = float(min(starts + ([first_spike] if first_spike is not None else []))) if t_start is None else float(t_start)
+    if first_spike is not None:
+        starts.append(first_spike)
+    t0 = float(min(starts)) if t_start is None else float(t_start)
     if t_stop is not None:
         if t_stop <= t0:
             raise ValueError(f"`t_stop` must be after t_start={t0}. Got t_stop={t_stop!r} instead.")
@@ -509,7 +537,8 @@ def _bin_spike_times(spike_times: Sequence[NDArray], t_start: float, bin_size: f
         counts = np.bincount(index[(index >= 0) & (index < n_bins)], minlength=n_bins)
         if counts.max(initial=0) > 1:
             isi = np.diff(np.sort(times))
-            over.append((names[j], int((counts > 1).sum()), int((counts - 1).clip(0).sum()), float(isi.min())))
+            n_extra = int((counts - 1).clip(0).sum())
+            over.append((names[j], int((counts > 1).sum()), n_extra, float(isi.min())))
         binned[:, j] = counts > 0
     if over:
         n_bins_over = sum(o[1] for o in over)
@@ -517,10 +546,11 @@ def _bin_spike_times(spike_times: Sequence[NDArray], t_start: float, bin_size: f
         if not clip_counts:
             worst = max(over, key=lambda o: o[1])
             raise DataFormatError(
-                f"{n_bins_over} bins of {len(over)} units hold more than one spike at bin_size={bin_size:g} s "
-                f"(most in unit {worst[0]!r}: {worst[1]} bins; shortest interspike interval {shortest * 1e3:.3g} "
-                "ms), but the Bernoulli model allows 0 or 1 spike per bin. Pass a smaller bin_size, e.g. "
-                f"bin_size={bin_size / 2:g}, or clip_counts=True to keep one spike per bin."
+                f"{n_bins_over} bins of {len(over)} units hold more than one spike at bin_size={bin_size:g} "
+                f"s (most in unit {worst[0]!r}: {worst[1]} bins; shortest interspike interval "
+                f"{shortest * 1e3:.3g} ms), but the Bernoulli model allows 0 or 1 spike per bin. Pass a "
+                f"smaller bin_size, e.g. bin_size={bin_size / 2:g}, or clip_counts=True to keep one spike "
+                "per bin."
             )
         warnings.warn(
             f"clip_counts=True: {n_bins_over} bins of {len(over)} units held more than one spike and were "
@@ -543,8 +573,8 @@ def _interval_bins(windows: NDArray, t_start: float, bin_size: float, n_bins: in
         owner[first[k]:last[k]] = k
     if n_shared:
         warnings.warn(
-            f"{n_shared} bins lie in more than one of the {what}; each goes to the one that starts last. Narrow "
-            "`trial_window` to avoid overlaps.", UserWarning, stacklevel=4,
+            f"{n_shared} bins lie in more than one of the {what}; each goes to the one that starts last. "
+            "Narrow `trial_window` to avoid overlaps.", UserWarning, stacklevel=4,
         )
     return owner
 
@@ -558,9 +588,9 @@ def _labels(nwbfile: Any, trials: _Trials, trial_row: NDArray, centres: NDArray,
         label_column = source.get("trials_column") or source.get("time_series")
         if label_column is None:
             raise DataFormatError(
-                "Say where the behaviour labels are: condition_column= a trials column of conditions (labels "
-                "1..n_conditions), or label_column= a trials column or TimeSeries of integer labels. The trials "
-                f"table's columns are {list(trials.columns)}."
+                "Say where the behaviour labels are: condition_column= a trials column of conditions "
+                "(labels 1..n_conditions), or label_column= a trials column or TimeSeries of integer labels. "
+                f"The trials table's columns are {list(trials.columns)}."
             )
     in_trial = trial_row >= 0
     labels = np.zeros(len(centres), dtype=np.int64)
@@ -568,7 +598,8 @@ def _labels(nwbfile: Any, trials: _Trials, trial_row: NDArray, centres: NDArray,
         values = trials.column(condition_column)
         valid = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), dtype=bool)
         categories = np.unique(values[valid])
-        codes = np.where(valid, np.searchsorted(categories, np.where(valid, values, categories[0])) + 1, 0)
+        codes = np.zeros(len(values), dtype=np.int64)
+        codes[valid] = np.searchsorted(categories, values[valid]) + 1
         labels[in_trial] = codes[trial_row[in_trial]]
         return labels
     if label_column in trials.table.colnames:
@@ -582,15 +613,21 @@ def _labels(nwbfile: Any, trials: _Trials, trial_row: NDArray, centres: NDArray,
                               f"{list(trials.columns)}) nor a TimeSeries. {error}") from None
     times = _series_times(series)
     values = _integer_labels(np.asarray(series.data[:]).ravel(), f"TimeSeries {label_column!r}")
-    after = np.clip(np.searchsorted(times, centres), 1, max(len(times) - 1, 1))
-    nearest = np.where(np.abs(times[after - 1] - centres) <= np.abs(times[np.minimum(after, len(times) - 1)] - centres),
-                       after - 1, np.minimum(after, len(times) - 1))
-    covered = (centres >= times[0]) & (centres <= times[-1])
-    return np.where(covered, values[nearest], 0)
+    right = np.clip(np.searchsorted(times, centres), 0, len(times) - 1)
+    left = np.maximum(right - 1, 0)
+    nearest = np.where(np.abs(times[left] - centres) <= np.abs(times[right] - centres), left, right)
+    return np.where(_covered(times, centres), values[nearest], 0)
+
+
+def _covered(times: NDArray, centres: NDArray) -> NDArray[np.bool_]:
+    """Bin centres within the series' span, give or take half a sample period (float error at the ends)."""
+    half_period = 0.5 * float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    return (centres >= times[0] - half_period) & (centres <= times[-1] + half_period)
 
 
 def _integer_labels(values: NDArray, what: str) -> NDArray[np.int64]:
-    if values.dtype.kind not in "biuf" or not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+    numeric = values.dtype.kind in "biuf"
+    if not numeric or not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
         raise DataFormatError(
             f"{what} must hold whole-number labels (0 = unlabelled); it holds {values.dtype} values. For "
             "categories such as target names, pass it as `condition_column` instead."
@@ -654,15 +691,16 @@ def recording_to_nwb(
     if recording.downstream_spikes is not None:
         if recording.downstream_region == recording.upstream_region:
             raise ValueError(
-                f"Both regions are named {recording.upstream_region!r}, so the file could not tell them apart. "
-                "Rename one with dataclasses.replace(recording, downstream_region=...)."
+                f"Both regions are named {recording.upstream_region!r}, so the file could not tell them "
+                "apart. Rename one with dataclasses.replace(recording, downstream_region=...)."
             )
         regions.append((recording.downstream_region, recording.downstream_spikes, recording.downstream_names))
 
     trial_ids, first, last = _trial_runs(recording.trial_ids)
     labels = recording.behavior_labels
     per_trial = [labels[a:b + 1] for a, b in zip(first, last)]
-    labels_by_trial = (all(np.all(x == x[0]) for x in per_trial) and not np.any(labels[recording.trial_ids < 0]))
+    labelled_outside = np.any(labels[recording.trial_ids < 0])
+    labels_by_trial = all(np.all(x == x[0]) for x in per_trial) and not labelled_outside
     label_source = {"trials_column": _LABEL_COLUMN} if labels_by_trial else {"time_series": _LABEL_SERIES}
     notes = {_NOTES_KEY: {
         "format": "recording", "bin_size": bin_size, "t_start": t_start, "t_stop": t_stop,
@@ -675,34 +713,33 @@ def recording_to_nwb(
         "metadata": dict(metadata or {}),
     }}
     nwbfile = _new_nwbfile(pynwb, notes, session_description or f"spikebridge recording {recording.name!r}",
-                           session_start_time, units_description="Binned spikes written by spikebridge; spike "
-                           "times are bin centres.")
+                           session_start_time)
     device = nwbfile.create_device(name="spikebridge", description="No physical device: spikes re-written "
                                    "from a binned spikebridge Recording.")
-    nwbfile.add_unit_column(name="unit_name", description="Neuron name in the spikebridge Recording.")
-    for region, spikes, names in regions:
+    spike_times, groups, names = [], [], []
+    for region, spikes, region_names in regions:
         group = nwbfile.create_electrode_group(name=region, description=f"Units recorded in {region}.",
                                                location=region, device=device)
-        for j, unit_name in enumerate(names):
-            times = t_start + (np.flatnonzero(spikes[:, j]) + 0.5) * bin_size
-            nwbfile.add_unit(spike_times=times, electrode_group=group, unit_name=unit_name,
-                             obs_intervals=[[t_start, t_stop]])
-
+        spike_times += [t_start + (np.flatnonzero(column) + 0.5) * bin_size for column in spikes.T]
+        groups += [group] * spikes.shape[1]
+        names += list(region_names)
+    nwbfile.units = _units_table(spike_times, groups, names, (t_start, t_stop),
+                                 "Binned spikes written by spikebridge; spike times are bin centres.")
+    columns = {}
     if labels_by_trial:
-        nwbfile.add_trial_column(name=_LABEL_COLUMN, description="Behaviour label of every bin of the trial.")
-    for tid, a, b in zip(trial_ids, first, last):
-        extra = {_LABEL_COLUMN: int(labels[a])} if labels_by_trial else {}
-        nwbfile.add_trial(start_time=t_start + a * bin_size, stop_time=t_start + (b + 1) * bin_size, id=int(tid),
-                          **extra)
+        columns[_LABEL_COLUMN] = (labels[first], "Behaviour label of every bin of the trial.")
+    nwbfile.trials = _intervals_table(pynwb, "trials", "Trials of the spikebridge Recording.", trial_ids,
+                                      t_start + first * bin_size, t_start + (last + 1) * bin_size, columns)
     series = []
+    at_centres = dict(rate=1.0 / bin_size, starting_time=t_start + bin_size / 2)
     if not labels_by_trial:
         series.append(pynwb.TimeSeries(name=_LABEL_SERIES, data=labels, unit="label (0 = unlabelled)",
-                                       rate=1.0 / bin_size, starting_time=t_start + bin_size / 2,
-                                       description="Behaviour label of each bin, sampled at bin centres."))
+                                       description="Behaviour label of each bin, at bin centres.",
+                                       **at_centres))
     if recording.behavior_continuous is not None:
         series.append(pynwb.TimeSeries(name=_BEHAVIOR_SERIES, data=recording.behavior_continuous, unit="n/a",
-                                       rate=1.0 / bin_size, starting_time=t_start + bin_size / 2,
-                                       description="Continuous behaviour of each bin, sampled at bin centres."))
+                                       description="Continuous behaviour of each bin, at bin centres.",
+                                       **at_centres))
     if series:
         module = nwbfile.create_processing_module(name="behavior", description="Behaviour on the bin grid.")
         for s in series:
@@ -714,8 +751,10 @@ def _trial_runs(trial_ids: NDArray[np.int64]) -> tuple[NDArray, NDArray, NDArray
     """Sorted trial ids with the first and last bin of each; each trial must be one run of bins."""
     bins = np.flatnonzero(trial_ids >= 0)
     if len(bins) == 0:
-        raise DataFormatError("The recording has no trial (all trial_ids are -1); an NWB trials table needs one.")
-    ids, first, counts = np.unique(trial_ids[bins], return_index=True, return_counts=True)
+        raise DataFormatError(
+            "The recording has no trial (all trial_ids are -1); an NWB trials table needs one."
+        )
+    ids, counts = np.unique(trial_ids[bins], return_counts=True)
     order = np.argsort(trial_ids[bins], kind="stable")
     sorted_bins = bins[order]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -723,8 +762,8 @@ def _trial_runs(trial_ids: NDArray[np.int64]) -> tuple[NDArray, NDArray, NDArray
     broken = (last - first + 1) != counts
     if broken.any():
         raise DataFormatError(
-            f"Trials {ids[broken][:5].tolist()} are not runs of consecutive bins, so they cannot be written as "
-            "one NWB trial each. Give each run its own trial id."
+            f"Trials {ids[broken][:5].tolist()} are not runs of consecutive bins, so they cannot be written "
+            "as one NWB trial each. Give each run its own trial id."
         )
     return ids, first, last
 
@@ -786,8 +825,8 @@ def save_generated_nwb(
     spikes = np.asarray(generated_spikes)
     if spikes.ndim != 2:
         raise DataFormatError(
-            f"`generated_spikes` must have shape (n_bins, n_neurons); got shape {spikes.shape}. For a stack of "
-            "samples (n_samples, n_bins, n_neurons) pass one sample, e.g. generated_spikes[0]."
+            f"`generated_spikes` must have shape (n_bins, n_neurons); got shape {spikes.shape}. For a stack "
+            "of samples (n_samples, n_bins, n_neurons) pass one sample, e.g. generated_spikes[0]."
         )
     spikes = check_spike_counts(spikes, "generated_spikes", binary=False)
     bin_size = check_positive_number(bin_size, "bin_size")
@@ -798,40 +837,44 @@ def save_generated_nwb(
     metadata = _to_builtin(dict(metadata or {}))
     t_start = float(t_start)
     t_stop = t_start + n_bins * bin_size
-    notes = {_NOTES_KEY: {"format": "generated", "bin_size": bin_size, "t_start": t_start, "t_stop": t_stop,
-                          "n_bins": n_bins, "spike_times": "bin centres", "region": region, "metadata": metadata}}
+    notes = {_NOTES_KEY: {
+        "format": "generated", "bin_size": bin_size, "t_start": t_start, "t_stop": t_stop, "n_bins": n_bins,
+        "spike_times": "bin centres", "region": region, "metadata": metadata,
+    }}
     summary = ", ".join(f"{k}={metadata[k]}" for k in ("model", "decoder", "seed") if k in metadata)
     nwbfile = _new_nwbfile(
         pynwb, notes, session_description or f"Spikes generated by spikebridge ({summary or 'no metadata'}).",
-        session_start_time, units_description=f"Generated spikes ({summary or 'no metadata'}); spike times "
-        "are bin centres. Full metadata: notes['spikebridge'].",
+        session_start_time,
     )
-    device = nwbfile.create_device(name="spikebridge", description="No physical device: spikes generated by a "
-                                   "spikebridge model.")
+    device = nwbfile.create_device(name="spikebridge",
+                                   description="No physical device: spikes generated by a spikebridge model.")
     group = nwbfile.create_electrode_group(name=region, description="Generated units.", location=region,
                                            device=device)
-    nwbfile.add_unit_column(name="unit_name", description="Generated neuron name.")
     centres = t_start + (np.arange(n_bins) + 0.5) * bin_size
-    for j in range(n_neurons):
-        nwbfile.add_unit(spike_times=np.repeat(centres, spikes[:, j]), electrode_group=group,
-                         unit_name=str(names[j]), obs_intervals=[[t_start, t_stop]])
+    nwbfile.units = _units_table(
+        [np.repeat(centres, column) for column in spikes.T], [group] * n_neurons, [str(x) for x in names],
+        (t_start, t_stop), f"Generated spikes ({summary or 'no metadata'}); spike times are bin centres. "
+        "Full metadata: notes['spikebridge'].",
+    )
     if stimulation is not None:
         nwbfile.add_time_intervals(_stimulation_table(pynwb, stimulation))
     return _write_atomically(pynwb, nwbfile, path)
 
 
 def _stimulation_table(pynwb: ModuleType, stimulation: Mapping[str, ArrayLike]) -> Any:
-    from hdmf.common import VectorData  # hdmf comes with pynwb
-
     if not isinstance(stimulation, Mapping) or "time_s" not in stimulation:
         keys = list(stimulation) if isinstance(stimulation, Mapping) else type(stimulation).__name__
-        raise DataFormatError(f"`stimulation` must be a dict of per-pulse arrays with a 'time_s' key; got {keys}.")
+        raise DataFormatError(
+            f"`stimulation` must be a dict of per-pulse arrays with a 'time_s' key; got {keys}."
+        )
     columns = {key: np.asarray(value) for key, value in stimulation.items()}
     n_pulses = len(columns["time_s"])
     for key, value in columns.items():
         if value.ndim != 1 or len(value) != n_pulses:
-            raise DataFormatError(f"`stimulation[{key!r}]` must be 1-D with one value per pulse ({n_pulses}); "
-                                  f"got shape {value.shape}.")
+            raise DataFormatError(
+                f"`stimulation[{key!r}]` must be 1-D with one value per pulse ({n_pulses}); got shape "
+                f"{value.shape}."
+            )
     onset = columns.pop("time_s").astype(np.float64)
     if "duration_s" in columns:
         duration = columns.pop("duration_s").astype(np.float64)
@@ -840,23 +883,54 @@ def _stimulation_table(pynwb: ModuleType, stimulation: Mapping[str, ArrayLike]) 
         duration = (2 * columns["phase_width_us"].astype(np.float64) + gap) * 1e-6
     else:
         duration = np.zeros(n_pulses)
-    vectors = [VectorData(name="start_time", description="Pulse onset in seconds.", data=onset),
-               VectorData(name="stop_time", description="Pulse end in seconds.", data=onset + duration)]
-    vectors += [VectorData(name=key, description=_STIMULATION_COLUMNS.get(key, f"{key} of each pulse."),
-                           data=value) for key, value in columns.items()]
-    return pynwb.epoch.TimeIntervals(name="stimulation", description="Stimulation pulses, one row per pulse.",
+    described = {key: (value, _STIMULATION_COLUMNS.get(key, f"{key} of each pulse."))
+                 for key, value in columns.items()}
+    description = "Stimulation pulses, one row per pulse; start_time = onset, stop_time = onset + duration."
+    return _intervals_table(pynwb, "stimulation", description, np.arange(n_pulses), onset, onset + duration,
+                            described)
+
+
+def _intervals_table(pynwb: ModuleType, name: str, description: str, ids: ArrayLike, start: NDArray,
+                     stop: NDArray, columns: Mapping[str, tuple[NDArray, str]]) -> Any:
+    """Build a ``TimeIntervals`` table from whole columns (row-by-row ``add_row`` is slow)."""
+    from hdmf.common import VectorData  # hdmf comes with pynwb
+
+    vectors = [
+        VectorData(name="start_time", description="Start time in seconds.", data=np.asarray(start, float)),
+        VectorData(name="stop_time", description="Stop time in seconds.", data=np.asarray(stop, float)),
+    ]
+    vectors += [VectorData(name=key, description=text, data=data) for key, (data, text) in columns.items()]
+    return pynwb.epoch.TimeIntervals(name=name, description=description, id=np.asarray(ids, dtype=np.int64),
                                      columns=vectors)
 
 
-def _new_nwbfile(pynwb: ModuleType, notes: Mapping[str, Any], description: str,
-                 session_start_time: datetime | None, *, units_description: str) -> Any:
+def _units_table(spike_times: Sequence[NDArray], groups: Sequence[Any], names: Sequence[str],
+                 span: tuple[float, float], description: str) -> Any:
+    """Build a ``Units`` table from whole columns: spike times, observed span, electrode group, name."""
+    from hdmf.common import VectorData, VectorIndex
     from pynwb.misc import Units
 
+    n_units = len(spike_times)
+    times = VectorData(name="spike_times", description="Spike times in seconds.",
+                       data=np.concatenate([np.asarray(t, dtype=np.float64) for t in spike_times]))
+    observed = VectorData(name="obs_intervals", description="Time span the unit was observed, in seconds.",
+                          data=np.tile(np.asarray(span, dtype=np.float64), (n_units, 1)))
+    ends = np.cumsum([len(t) for t in spike_times])
+    columns = [
+        times, VectorIndex(name="spike_times_index", data=ends, target=times),
+        observed, VectorIndex(name="obs_intervals_index", data=np.arange(1, n_units + 1), target=observed),
+        VectorData(name="electrode_group", description="Electrode group of the unit.", data=list(groups)),
+        VectorData(name="unit_name", description="Neuron name.", data=list(names)),
+    ]
+    return Units(name="units", description=description, id=np.arange(n_units), columns=columns)
+
+
+def _new_nwbfile(pynwb: ModuleType, notes: Mapping[str, Any], description: str,
+                 session_start_time: datetime | None) -> Any:
     return pynwb.NWBFile(
         session_description=description, identifier=str(uuid.uuid4()),
         session_start_time=session_start_time or datetime.now(timezone.utc),
-        notes=json.dumps(_to_builtin(notes)), source_script="spikebridge", source_script_file_name="spikebridge",
-        units=Units(name="units", description=units_description),
+        notes=json.dumps(_to_builtin(notes)),
     )
 
 
@@ -864,7 +938,7 @@ def _write_atomically(pynwb: ModuleType, nwbfile: Any, path: str | os.PathLike[s
     """Write to a temporary file beside ``path``, flush it to disk, then move it onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp.nwb")  # pynwb warns without .nwb
     try:
         with pynwb.NWBHDF5IO(str(tmp), "w") as io:
             io.write(nwbfile)

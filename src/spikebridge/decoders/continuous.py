@@ -48,17 +48,17 @@ class ContinuousDecoder(ABC):
 
     @abstractmethod
     def _predict_torch(self, spikes: torch.Tensor) -> torch.Tensor:
-        """Decoded behaviour ``(batch, n_bins, n_outputs)`` from spikes ``(batch, n_bins, n_neurons)``."""
+        """Decode spikes ``(batch, n_bins, n_neurons)`` into behaviour ``(batch, n_bins, n_outputs)``."""
 
     def predict_torch(self, spikes: torch.Tensor) -> torch.Tensor:
-        """Decoded behaviour for spikes ``(..., n_bins, n_neurons)``; returns ``(..., n_bins, n_outputs)``."""
+        """Decode spikes ``(..., n_bins, n_neurons)`` into behaviour ``(..., n_bins, n_outputs)`` (torch)."""
         self._check_n_neurons(spikes.shape[-1])
         flat = spikes.reshape(-1, spikes.shape[-2], spikes.shape[-1])
         out = self._predict_torch(flat)
         return out.reshape(*spikes.shape[:-2], spikes.shape[-2], out.shape[-1])
 
     def predict(self, spikes: NDArray) -> NDArray[np.float64]:
-        """Decoded behaviour per bin.
+        """Decode the behaviour in each bin.
 
         Parameters
         ----------
@@ -87,29 +87,6 @@ class ContinuousDecoder(ABC):
                 f"{type(self).__name__} reads {self.n_neurons} neurons but got spikes of {n} neurons. "
                 "Pass only the neurons the decoder reads, in its input order (see `decoder_neurons`)."
             )
-
-    # ------------------------------------------------------------------ fitted-state helpers
-    @property
-    def n_neurons(self) -> int:  # type: ignore[override]
-        """Neurons read per bin (set by ``fit``)."""
-        return self._fitted("n_neurons_")
-
-    @property
-    def history_bins(self) -> int:  # type: ignore[override]
-        """Past bins read besides the current one (set by ``fit``)."""
-        return self._fitted("history_bins_")
-
-    @property
-    def n_outputs(self) -> int:  # type: ignore[override]
-        """Dimensions of the decoded behaviour (set by ``fit``)."""
-        return self._fitted("n_outputs_")
-
-    def _fitted(self, name: str) -> int:
-        if not hasattr(self, name):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet. Call fit(spikes, behaviour, bin_size) first."
-            )
-        return int(getattr(self, name))
 
 
 def _check_fit_inputs(
@@ -142,11 +119,51 @@ def _check_fit_inputs(
     if len(rows) < 2:
         raise DataFormatError(f"`mask` selects {len(rows)} bins; fitting needs at least 2.")
     if not np.all(np.isfinite(target[rows])):
-        raise DataFormatError("`velocity` has NaN or infinite values on the fitted bins; exclude them with `mask`.")
+        raise DataFormatError(
+            "`velocity` has NaN or infinite values on the fitted bins; exclude them with `mask`."
+        )
     return counts, target, rows
 
 
-class WienerDecoder(ContinuousDecoder):
+class _LinearFilterDecoder(ContinuousDecoder):
+    """A fitted causal linear filter ``v(t) = intercept_ + sum_lag W_lag s(t - lag)``, ``coef_`` lag-major."""
+
+    coef_: NDArray[np.float64]
+    intercept_: NDArray[np.float64]
+    n_neurons_: int
+
+    @property
+    def n_neurons(self) -> int:  # type: ignore[override]
+        """Neurons read per bin (set by ``fit``)."""
+        return self._fitted("n_neurons_")
+
+    @property
+    def history_bins(self) -> int:  # type: ignore[override]
+        """Past bins read besides the current one (set by ``fit``)."""
+        return self._fitted("history_bins_")
+
+    @property
+    def n_outputs(self) -> int:  # type: ignore[override]
+        """Dimensions of the decoded behaviour (set by ``fit``)."""
+        return self._fitted("n_outputs_")
+
+    def _fitted(self, name: str) -> int:
+        if not hasattr(self, name):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call fit(spikes, behaviour, bin_size) first."
+            )
+        return int(getattr(self, name))
+
+    def _build(self) -> None:
+        """Turn the fitted ``coef_`` and ``intercept_`` into the conv1d kernel and bias."""
+        self._kernel = lag_major_to_kernel(self.coef_, self.n_neurons_)
+        self._bias = torch.tensor(self.intercept_, dtype=torch.float32)
+
+    def _predict_torch(self, spikes: torch.Tensor) -> torch.Tensor:
+        return causal_conv(spikes, self._kernel, self._bias).transpose(1, 2)
+
+
+class WienerDecoder(_LinearFilterDecoder):
     """Linear filter of the current and past spike counts (Wiener filter), fitted by ridge least squares.
 
     ``v(t) = c + sum_{lag=0}^{H} W_lag s(t - lag)``, zeros before the first bin.
@@ -176,7 +193,7 @@ class WienerDecoder(ContinuousDecoder):
     >>> spikes = (rng.random((500, 3)) < 0.3).astype(float)
     >>> velocity = 2.0 * spikes[:, :1] - spikes[:, 1:2] + 0.5
     >>> decoder = WienerDecoder(history_seconds=0.0, l2_strength=0.0).fit(spikes, velocity, 0.01)
-    >>> np.round(decoder.coef_, 6), np.round(decoder.intercept_, 6)
+    >>> np.round(decoder.coef_, 6) + 0.0, np.round(decoder.intercept_, 6) + 0.0
     (array([[ 2., -1.,  0.]]), array([0.5]))
     """
 
@@ -234,33 +251,29 @@ class WienerDecoder(ContinuousDecoder):
         self._build()
         return self
 
-    def _build(self) -> None:
-        self._kernel = lag_major_to_kernel(self.coef_, self.n_neurons_)
-        self._bias = torch.tensor(self.intercept_, dtype=torch.float32)
 
-    def _predict_torch(self, spikes: torch.Tensor) -> torch.Tensor:
-        return causal_conv(spikes, self._kernel, self._bias).transpose(1, 2)
-
-
-class KalmanDecoder(ContinuousDecoder):
+class KalmanDecoder(_LinearFilterDecoder):
     """Steady-state Kalman filter with the behaviour (velocity) as state and spike counts as observations.
 
-    The model is ``x_t = A x_{t-1} + w_t``, ``w ~ N(0, W)`` and ``y_t = H x_t + b + q_t``, ``q ~ N(0, Q)``
-    with ``x`` the k-D velocity and ``y`` the spike counts of each neuron over the last
-    ``observation_bins`` bins (1 = the raw bin counts). ``fit`` estimates ``A, W`` by least squares from
-    consecutive fitted bins of the velocity and ``H, b, Q`` by least squares of the counts on the velocity.
+    The filter steps ``step_bins = round(step_seconds / bin_size)`` bins at a time:
+    ``x_t = A x_{t-step} + w_t``, ``w ~ N(0, W)`` and ``y_t = H x_t + b + q_t``, ``q ~ N(0, Q)``, with ``x``
+    the k-D velocity and ``y_t`` each neuron's spike count over bins ``t - step_bins + 1 .. t``. ``fit``
+    estimates ``A, W`` by least squares from fitted bins ``step_bins`` apart and ``H, b, Q`` by least squares
+    of the counts on the velocity.
 
     Decoding uses the steady-state gain ``K`` (from the discrete algebraic Riccati equation), so the filter
-    ``xhat_t = M xhat_{t-1} + K (y_t - b)``, ``M = (I - K H) A``, is linear and time-invariant. It runs as a
-    causal convolution with the impulse response ``M^j K`` truncated where ``||M^j|| < impulse_tolerance``
-    (batched like every other decoder), i.e. as if the filter had run on silent spikes before the first
-    bin. The state holds velocity only; integrate the decoded velocity for position.
+    ``xhat_t = M xhat_{t-step} + K (y_t - b)``, ``M = (I - K H) A``, is linear and time-invariant. It is run
+    at every bin (``step_bins`` interleaved filters, each on its own grid of non-overlapping count
+    windows) as one causal convolution with the impulse response ``M^j K`` at lags ``j * step_bins ..
+    (j + 1) * step_bins - 1``, truncated once ``||M^j||_2 < impulse_tolerance``; i.e. as if the filter had
+    run on silent spikes before the first bin. This batches like every other decoder. The state holds
+    velocity only; integrate the decoded velocity for position.
 
     Parameters
     ----------
-    observation_seconds :
-        Width of the causal count window of each observation; ``round(observation_seconds / bin_size)``
-        bins, at least 1 (0 = raw bin counts).
+    step_seconds :
+        Time step of the state model and width of the count windows. With 10 ms bins, stepping every bin
+        makes ``A`` nearly the identity and the filter sluggish; 50-100 ms steps fit reaching better.
     impulse_tolerance :
         Truncate the impulse response once the spectral norm of ``M^j`` falls below this.
     max_history_seconds :
@@ -276,8 +289,8 @@ class KalmanDecoder(ContinuousDecoder):
         Steady-state Kalman gain ``K``, shape ``(k, n_neurons)``.
     coef_, intercept_ :
         The equivalent causal filter: ``coef_`` ``(k, (history_bins_ + 1) * n_neurons)`` lag-major on the
-        raw bin counts, and the constant ``intercept_`` ``(k,)``.
-    observation_bins_, history_bins_, n_neurons_, n_outputs_ :
+        bin counts, and the constant ``intercept_`` ``(k,)``.
+    step_bins_, history_bins_, n_neurons_, n_outputs_ :
         Set by :meth:`fit`.
 
     References
@@ -287,10 +300,9 @@ class KalmanDecoder(ContinuousDecoder):
     """
 
     def __init__(
-        self, *, observation_seconds: float = 0.0, impulse_tolerance: float = 1e-4,
-        max_history_seconds: float = 5.0,
+        self, *, step_seconds: float = 0.1, impulse_tolerance: float = 1e-4, max_history_seconds: float = 5.0,
     ) -> None:
-        self.observation_seconds = observation_seconds
+        self.step_seconds = step_seconds
         self.impulse_tolerance = impulse_tolerance
         self.max_history_seconds = max_history_seconds
 
@@ -308,8 +320,8 @@ class KalmanDecoder(ContinuousDecoder):
         bin_size :
             Bin width in seconds.
         mask :
-            Boolean ``(n_bins,)``: bins used for fitting; the state model uses pairs of consecutive
-            fitted bins. All bins when None.
+            Boolean ``(n_bins,)``: bins used for fitting; the state model uses pairs of fitted bins
+            ``step_bins`` apart. All bins when None.
 
         Returns
         -------
@@ -323,19 +335,20 @@ class KalmanDecoder(ContinuousDecoder):
             ``max_history_seconds`` (the truncated filter then forgets too early).
         """
         tolerance = check_non_negative_number(self.impulse_tolerance, "impulse_tolerance")
-        window = max(1, history_from_seconds(self.observation_seconds, bin_size))
-        max_history = max(1, history_from_seconds(self.max_history_seconds, bin_size))
+        step = max(1, history_from_seconds(self.step_seconds, bin_size))
+        max_steps = max(1, history_from_seconds(self.max_history_seconds, bin_size) // step)
         counts, state, rows = _check_fit_inputs(spikes, velocity, mask)
         n_neurons, k = counts.shape[1], state.shape[1]
-        observed = _causal_boxcar(counts, window)
+        observed = _causal_boxcar(counts, step)
         keep = np.zeros(len(counts), dtype=bool)
         keep[rows] = True
-        pairs = rows[(rows > 0) & keep[np.maximum(rows - 1, 0)]]
+        pairs = rows[(rows >= step) & keep[np.maximum(rows - step, 0)]]
         if len(pairs) < k + 1:
             raise DataFormatError(
-                f"`mask` holds {len(pairs)} pairs of consecutive bins; the state model needs at least {k + 1}."
+                f"`mask` holds {len(pairs)} pairs of fitted bins {step} bins apart; the state model needs at "
+                f"least {k + 1}. Fit on longer stretches of bins or lower `step_seconds`."
             )
-        before, after = state[pairs - 1], state[pairs]
+        before, after = state[pairs - step], state[pairs]
         transition = scipy.linalg.lstsq(before, after)[0].T  # after ~ before @ A^T
         state_residual = after - before @ transition.T
         transition_noise = state_residual.T @ state_residual / len(pairs)
@@ -344,16 +357,22 @@ class KalmanDecoder(ContinuousDecoder):
         observation, offset = solution[:k].T, solution[k]
         obs_residual = observed[rows] - design @ solution
         noise = obs_residual.T @ obs_residual / len(rows)
-        # A neuron that never fires has zero variance; a small floor keeps Q invertible.
+        # Small floors keep Q and W positive definite (a neuron that never fires has zero variance).
         noise += 1e-6 * max(float(np.trace(noise)) / n_neurons, 1e-12) * np.eye(n_neurons)
         transition_noise += 1e-9 * max(float(np.trace(transition_noise)) / k, 1e-12) * np.eye(k)
-        prior = scipy.linalg.solve_discrete_are(transition.T, observation.T, transition_noise, noise)
+        try:
+            prior = scipy.linalg.solve_discrete_are(transition.T, observation.T, transition_noise, noise)
+        except (np.linalg.LinAlgError, ValueError) as err:
+            raise RuntimeError(
+                f"The Kalman filter has no steady state ({err}); the fitted velocity model may be unstable. "
+                "Fit on more bins, or change `step_seconds`."
+            ) from err
         innovation = observation @ prior @ observation.T + noise
         gain = scipy.linalg.solve(innovation, observation @ prior, assume_a="pos").T  # (k, n_neurons)
         closed_loop = (np.eye(k) - gain @ observation) @ transition
         impulse = [gain]
         power = np.eye(k)
-        while len(impulse) <= max_history:
+        while len(impulse) <= max_steps:
             power = closed_loop @ power
             if np.linalg.norm(power, 2) < tolerance:
                 break
@@ -364,29 +383,20 @@ class KalmanDecoder(ContinuousDecoder):
                 f"max_history_seconds={self.max_history_seconds}; it is truncated there. Raise "
                 "max_history_seconds, or raise impulse_tolerance.", RuntimeWarning, stacklevel=2,
             )
-        response = np.stack(impulse)  # (L + 1, k, n_neurons): weight of y_{t-j}
-        # y_{t-j} is the sum of raw counts at t-j .. t-j-window+1: convolve the response with a boxcar.
-        raw = np.zeros((len(response) + window - 1, k, n_neurons))
-        for d in range(window):
-            raw[d:d + len(response)] += response
+        response = np.stack(impulse)  # (n_steps, k, n_neurons): weight of y_{t - j * step}
+        # y_{t - j step} sums the bin counts at lags j * step .. (j + 1) * step - 1.
+        per_bin = np.repeat(response, step, axis=0)  # (n_steps * step, k, n_neurons)
         self.transition_, self.transition_noise_ = transition, transition_noise
         self.observation_, self.observation_offset_, self.observation_noise_ = observation, offset, noise
         self.gain_ = gain
-        self.coef_ = np.ascontiguousarray(raw.transpose(1, 0, 2).reshape(k, -1))
+        self.coef_ = np.ascontiguousarray(per_bin.transpose(1, 0, 2).reshape(k, -1))
         self.intercept_ = -(response @ offset).sum(axis=0)
-        self.observation_bins_ = window
-        self.history_bins_ = len(raw) - 1
+        self.step_bins_ = step
+        self.history_bins_ = len(per_bin) - 1
         self.n_neurons_ = n_neurons
         self.n_outputs_ = k
         self._build()
         return self
-
-    def _build(self) -> None:
-        self._kernel = lag_major_to_kernel(self.coef_, self.n_neurons_)
-        self._bias = torch.tensor(self.intercept_, dtype=torch.float32)
-
-    def _predict_torch(self, spikes: torch.Tensor) -> torch.Tensor:
-        return causal_conv(spikes, self._kernel, self._bias).transpose(1, 2)
 
 
 def _causal_boxcar(counts: NDArray[np.float64], window: int) -> NDArray[np.float64]:

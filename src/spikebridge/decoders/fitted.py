@@ -22,7 +22,7 @@ from spikebridge.decoders._windows import (
     window_features,
 )
 from spikebridge.decoders.base import SpikeDecoder
-from spikebridge.exceptions import NotFittedError
+from spikebridge.exceptions import DataFormatError, NotFittedError
 
 __all__ = ["WindowClassifierDecoder"]
 
@@ -51,7 +51,8 @@ class WindowClassifierDecoder(SpikeDecoder):
         Weight of the L2 penalty ``0.5 * l2_strength * sum(W**2)`` on the weights (not the biases), added
         to the mean cross-entropy over labelled bins. Inputs are standardised during fitting.
     max_iterations :
-        Most L-BFGS iterations (:func:`scipy.optimize.minimize`, ``L-BFGS-B``, gradients by torch); reaching it gives a ``RuntimeWarning``.
+        Most L-BFGS iterations (:func:`scipy.optimize.minimize`, ``L-BFGS-B``, gradients by torch);
+        reaching it gives a ``RuntimeWarning``.
     random_state :
         Seed (int), ``np.random.Generator`` or None, for the initial weights of ``"mlp"`` (``"logistic"``
         starts at zero and is deterministic).
@@ -123,7 +124,9 @@ class WindowClassifierDecoder(SpikeDecoder):
         return int(getattr(self, name))
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, spikes: NDArray, labels: NDArray, bin_size: float) -> "WindowClassifierDecoder":
+    def fit(
+        self, spikes: NDArray, labels: NDArray, bin_size: float, *, n_classes: int | None = None
+    ) -> "WindowClassifierDecoder":
         """Fit the classifier on the labelled bins.
 
         Parameters
@@ -136,6 +139,9 @@ class WindowClassifierDecoder(SpikeDecoder):
             held-out trials to 0 to fit on training trials only).
         bin_size :
             Bin width in seconds, to turn ``history_seconds`` into bins.
+        n_classes :
+            Number of behaviour classes (labels ``1..n_classes``); the largest label when None. Pass it
+            when the training bins might lack the highest class.
 
         Returns
         -------
@@ -152,8 +158,13 @@ class WindowClassifierDecoder(SpikeDecoder):
         Warns
         -----
         RuntimeWarning
-            If L-BFGS stops at ``max_iterations`` (raise it, or raise ``l2_strength``), or a class between
-            1 and the largest label has no training bin.
+            If L-BFGS stops at ``max_iterations`` (raise it, or raise ``l2_strength``), or a class in
+            ``1..n_classes`` has no training bin.
+
+        Notes
+        -----
+        The windows of the labelled bins are built in memory, ``n_labelled x (history_bins + 1) x
+        n_neurons`` float64 values (40 MB for rat01's 20k labelled bins, 2 neurons and 61 bins).
         """
         kind = self._check_params()
         history_bins = history_from_seconds(self.history_seconds, bin_size)
@@ -161,7 +172,15 @@ class WindowClassifierDecoder(SpikeDecoder):
         n_bins, n_neurons = counts.shape
         labels = as_label_vector(labels, n_bins)
         rows = np.flatnonzero(labels > 0)
-        n_classes = int(labels.max())
+        if n_classes is None:
+            n_classes = int(labels.max())
+        else:
+            n_classes = check_positive_int(n_classes, "n_classes")
+            if labels.max() > n_classes:
+                raise DataFormatError(
+                    f"`labels` go up to {labels.max()} but n_classes={n_classes}; labels must be in "
+                    "0..n_classes."
+                )
         missing = sorted(set(range(1, n_classes + 1)) - set(np.unique(labels[rows]).tolist()))
         if missing:
             warnings.warn(
@@ -227,7 +246,7 @@ class WindowClassifierDecoder(SpikeDecoder):
     ) -> tuple[float, int]:
         """Full-batch L-BFGS (scipy's L-BFGS-B, torch autograd gradients) on the penalised loss.
 
-        Replaces the entries of ``params`` by the solution; returns the final loss and the number of iterations.
+        Replaces the entries of ``params`` by the solution; returns the final loss and the iteration count.
         """
         l2 = float(self.l2_strength)
         max_iterations = int(self.max_iterations)
@@ -259,8 +278,9 @@ class WindowClassifierDecoder(SpikeDecoder):
             )
         if result.nit >= max_iterations:
             warnings.warn(
-                f"{type(self).__name__} did not converge in max_iterations={max_iterations} L-BFGS iterations "
-                f"(loss {result.fun:.4g}). Raise `max_iterations`, raise `l2_strength`, or use kind='logistic'.",
+                f"{type(self).__name__} did not converge in max_iterations={max_iterations} L-BFGS "
+                f"iterations (loss {result.fun:.4g}). Raise `max_iterations`, raise `l2_strength`, or use "
+                "kind='logistic'.",
                 RuntimeWarning, stacklevel=3,
             )
         params[:] = [value.detach().clone() for value in unpack(result.x)]

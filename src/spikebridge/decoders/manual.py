@@ -64,6 +64,10 @@ class HandDesignedDecoder(SpikeDecoder):
     array([1, 2, 2, 2, 3, 3])
     """
 
+    window_bins_: int
+    _kernel: torch.Tensor
+    _bias: torch.Tensor
+
     def __init__(
         self,
         *,
@@ -110,7 +114,7 @@ class HandDesignedDecoder(SpikeDecoder):
         return causal_conv(spikes, self._kernel, self._bias).transpose(1, 2)
 
     def firing_rates(self, spikes: np.ndarray) -> np.ndarray:
-        """Windowed firing rates in spikes per bin, shape ``(..., n_bins, n_neurons)``, as the decoder sees them.
+        """Windowed firing rates in spikes per bin, shape ``(..., n_bins, n_neurons)``, as the decoder reads.
 
         Parameters
         ----------
@@ -128,7 +132,8 @@ class HandDesignedDecoder(SpikeDecoder):
 def _as_pairs(pairs: object, n_neurons: int) -> list[tuple[int, int]]:
     """Validate ``pairs`` as a non-empty sequence of ``(plus, minus)`` index pairs below ``n_neurons``."""
     message = (
-        "`pairs` must be a non-empty sequence of (plus, minus) integer neuron indices, e.g. ((0, 2), (1, 3)). "
+        "`pairs` must be a non-empty sequence of (plus, minus) integer neuron indices, e.g. "
+        "((0, 2), (1, 3)). "
         f"Got pairs={pairs!r}."
     )
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence) or len(pairs) == 0:

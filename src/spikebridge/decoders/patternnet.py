@@ -85,6 +85,28 @@ class WindowMLPDecoder(SpikeDecoder):
         self._w2 = torch.tensor(w2, dtype=torch.float32)
         self._b2 = torch.tensor(b2, dtype=torch.float32)
 
+    def folded_parameters(self) -> dict[str, NDArray[np.float32]]:
+        """Return the weights with the input normalisation folded in, as the float32 arrays it runs.
+
+        ``WindowMLPDecoder(**decoder.folded_parameters(), n_neurons=decoder.n_neurons)`` rebuilds a decoder
+        with identical outputs (used by :func:`spikebridge.decoders.io.save_decoder`).
+
+        Returns
+        -------
+        parameters :
+            ``input_weights`` ``(n_hidden, (history_bins + 1) * n_neurons)`` (lag-major), ``input_bias``
+            ``(n_hidden,)``, ``output_weights`` ``(n_classes, n_hidden)``, ``output_bias``
+            ``(n_classes,)``.
+        """
+        kernel = self._kernel.numpy()  # (n_hidden, n_neurons, history_bins + 1), lag axis reversed
+        weights = kernel.transpose(0, 2, 1)[:, ::-1, :].reshape(self.n_hidden, -1)
+        return {
+            "input_weights": weights.copy(order="C"),
+            "input_bias": self._bias1.numpy().copy(),
+            "output_weights": self._w2.numpy().copy(),
+            "output_bias": self._b2.numpy().copy(),
+        }
+
     def _scores(self, spikes: torch.Tensor) -> torch.Tensor:
         x = F.pad(spikes.to(torch.float32).transpose(1, 2), (self.history_bins, 0))
         # conv2d over a height-1 image is the same causal convolution as conv1d, and ~1.5x faster on CPU

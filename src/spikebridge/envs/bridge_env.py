@@ -1,4 +1,4 @@
-"""A Gymnasium environment of the bridge task: emit one bin of downstream spikes per step, rewarded by a decoder."""
+"""A Gymnasium environment of the bridge task: one bin of generated spikes per step, rewarded by a decoder."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class SpikeBridgeEnv(gymnasium.Env):
     Attributes
     ----------
     observation_space : gymnasium.spaces.Box
-        Shape ``(n_features,)``, float32, unbounded.
+        Shape ``(n_features,)``, float32; per feature, bounded by the range of the given features and 0.
     action_space : gymnasium.spaces.MultiBinary
         ``MultiBinary(decoder.n_neurons)``: one spike (0/1) per generated neuron, in decoder input order.
     n_trials : int
@@ -96,11 +96,12 @@ class SpikeBridgeEnv(gymnasium.Env):
         render_mode: str | None = None,
     ) -> None:
         if isinstance(features, FlatTrials):
-            given = [name for name, v in (("labels", labels), ("starts", starts), ("stops", stops)) if v is not None]
+            extra = (("labels", labels), ("starts", starts), ("stops", stops))
+            given = [name for name, value in extra if value is not None]
             if given:
                 raise TypeError(
-                    f"A FlatTrials already holds labels and trial bounds; do not pass {', '.join(given)} with it. "
-                    "Pass either SpikeBridgeEnv(flat_trials, decoder=...) or "
+                    f"A FlatTrials already holds labels and trial bounds; do not pass {', '.join(given)} "
+                    "with it. Pass either SpikeBridgeEnv(flat_trials, decoder=...) or "
                     "SpikeBridgeEnv(features, labels, starts, stops, decoder=...)."
                 )
             labels, starts, stops = features.labels, features.starts, features.stops
@@ -111,9 +112,13 @@ class SpikeBridgeEnv(gymnasium.Env):
                 "in place of all four)."
             )
         if not isinstance(decoder, SpikeDecoder):
-            raise TypeError(f"`decoder` must be a SpikeDecoder; got an object of type {type(decoder).__name__}.")
+            raise TypeError(
+                f"`decoder` must be a SpikeDecoder; got an object of type {type(decoder).__name__}."
+            )
         if render_mode is not None:
-            raise ValueError(f"SpikeBridgeEnv does not render; `render_mode` must be None. Got {render_mode!r}.")
+            raise ValueError(
+                f"SpikeBridgeEnv does not render; `render_mode` must be None. Got {render_mode!r}."
+            )
         self.render_mode = render_mode
         self.decoder = decoder
         self._features = _as_feature_matrix(features)
@@ -123,15 +128,18 @@ class SpikeBridgeEnv(gymnasium.Env):
 
         self.n_neurons = int(decoder.n_neurons)
         self.history_bins = int(decoder.history_bins)
+        # bounds: the features' own range and 0 (the terminal observation); gymnasium warns on infinite ones
         self.observation_space = spaces.Box(
-            low=-np.inf, high=np.inf, shape=(self._features.shape[1],), dtype=np.float32
+            low=np.minimum(self._features.min(axis=0), 0.0), high=np.maximum(self._features.max(axis=0), 0.0),
+            dtype=np.float32,
         )
         self.action_space = spaces.MultiBinary(self.n_neurons)
         # Ring buffer of the last L = history_bins + 1 actions, stored twice so that the window in time order
         # is always the contiguous slice [pos + 1, pos + 1 + L).
         self._window_len = self.history_bins + 1
         self._buffer = np.zeros((2 * self._window_len, self.n_neurons), dtype=np.float32)
-        self._fast = _MLPBinDecoder(decoder) if isinstance(decoder, WindowMLPDecoder) else None
+        # exact type: a subclass may override _scores, which the numpy path would not see
+        self._fast = _MLPBinDecoder(decoder) if type(decoder) is WindowMLPDecoder else None
         self._trial = -1
         self._row = -1
         self._t = 0
@@ -171,11 +179,15 @@ class SpikeBridgeEnv(gymnasium.Env):
         """
         if context_bins is None:
             context_bins = int(decoder.history_bins)
-        if isinstance(context_bins, bool) or not isinstance(context_bins, numbers.Integral) or context_bins < 0:
-            raise ValueError(f"`context_bins` must be an integer >= 0. Got context_bins={context_bins!r} instead.")
+        if not _is_int(context_bins):
+            raise TypeError(f"`context_bins` must be an integer. Got context_bins={context_bins!r}.")
+        if context_bins < 0:
+            raise ValueError(f"`context_bins` must be >= 0. Got context_bins={context_bins!r} instead.")
         if features is None:
             features = last_spikes_exponential(recording.upstream_spikes)
-        windows = trial_windows(recording.lesioned(), features, np.asarray(trials), context_bins=int(context_bins))
+        windows = trial_windows(
+            recording.lesioned(), features, np.asarray(trials), context_bins=int(context_bins)
+        )
         return cls(FlatTrials(windows), decoder=decoder)
 
     # ------------------------------------------------------------------ gymnasium API
@@ -183,6 +195,11 @@ class SpikeBridgeEnv(gymnasium.Env):
     def n_trials(self) -> int:
         """Number of trial windows."""
         return int(len(self._starts))
+
+    @property
+    def n_rows(self) -> int:
+        """Number of bins (rows) over all trial windows."""
+        return int(self._features.shape[0])
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -192,9 +209,10 @@ class SpikeBridgeEnv(gymnasium.Env):
         trial = None if options is None else options.get("trial")
         if trial is None:
             trial = int(self.np_random.integers(self.n_trials))
-        elif isinstance(trial, bool) or not isinstance(trial, numbers.Integral) or not 0 <= trial < self.n_trials:
+        elif not _is_int(trial) or not 0 <= trial < self.n_trials:
             raise ValueError(
-                f"options['trial'] must be a trial window position 0..{self.n_trials - 1}. Got {trial!r} instead."
+                f"options['trial'] must be a trial window position 0..{self.n_trials - 1}. "
+                f"Got {trial!r} instead."
             )
         self._trial = int(trial)
         self._row = int(self._starts[self._trial])
@@ -205,7 +223,10 @@ class SpikeBridgeEnv(gymnasium.Env):
     def step(self, action: ArrayLike) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """Emit the spikes of the current bin; returns ``(obs, reward, terminated, truncated, info)``."""
         if self._row < 0:
-            raise RuntimeError("Call reset() before step(): no episode is running.")
+            raise RuntimeError(
+                "No episode is running: call reset() before the first step(), and again after an episode "
+                "terminates."
+            )
         spikes = self._check_action(action)
         pos = self._t % self._window_len
         self._buffer[pos] = spikes
@@ -269,6 +290,10 @@ class _MLPBinDecoder:
         return int(np.argmax(self.w2 @ hidden + self.b2)) + 1
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _as_feature_matrix(features: object) -> NDArray[np.float32]:
     if isinstance(features, torch.Tensor):
         features = features.detach().cpu().numpy()
@@ -277,7 +302,8 @@ def _as_feature_matrix(features: object) -> NDArray[np.float32]:
         raise TypeError(f"`features` must be a numeric array; got dtype {arr.dtype}.")
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(
-            f"`features` must have shape (n_rows, n_features) with at least one of each; got shape {arr.shape}."
+            "`features` must have shape (n_rows, n_features) with at least one of each; got shape "
+            f"{arr.shape}."
         )
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.all(np.isfinite(arr)):
@@ -292,9 +318,13 @@ def _as_labels(labels: object, n_rows: int, n_classes: int) -> NDArray[np.int64]
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"`labels` must be an integer array; got dtype {arr.dtype}.")
     if arr.shape != (n_rows,):
-        raise ValueError(f"`labels` must have shape (n_rows,) = ({n_rows},), one per feature row; got {arr.shape}.")
+        raise ValueError(
+            f"`labels` must have shape (n_rows,) = ({n_rows},), one per feature row; got {arr.shape}."
+        )
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
-        raise ValueError("`labels` must hold whole numbers (0 = unlabelled); it has NaN or fractional values.")
+        raise ValueError(
+            "`labels` must hold whole numbers (0 = unlabelled); it has NaN or fractional values."
+        )
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() > n_classes):
         raise ValueError(

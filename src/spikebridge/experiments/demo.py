@@ -20,12 +20,13 @@ from spikebridge.data.folds import trial_folds
 from spikebridge.data.recording import Recording
 from spikebridge.data.windows import trial_windows
 from spikebridge.decoders.base import SpikeDecoder
+from spikebridge.decoders.continuous import WienerDecoder
 from spikebridge.decoders.fitted import WindowClassifierDecoder
 from spikebridge.decoders.ranking import rank_neurons_by_information
 from spikebridge.experiments.biomimicry import biomimicry_summary
 from spikebridge.experiments.reproduce import trial_classes
 from spikebridge.features.history import last_spikes_exponential
-from spikebridge.metrics.success import time_bin_success, trial_success
+from spikebridge.metrics.success import time_bin_success, trial_success, velocity_r2
 from spikebridge.models.network import PointProcessNetwork
 from spikebridge.training.classifier import ClassifierConfig, fit_label_classifier, predict_labels
 from spikebridge.training.dataset import FlatTrials
@@ -116,9 +117,14 @@ def run_demo(
     say(f"[2/6] fitting the healthy decoder on {len(train)} training trials of healthy downstream spikes")
     train_labels = np.where(in_train, healthy.behavior_labels, 0)
     order, information = rank_neurons_by_information(healthy.downstream_spikes, train_labels)
-    read = np.sort(order[: config.n_read])
-    decoder = WindowClassifierDecoder(kind="mlp", random_state=int(seeds[0]) % 2**31)
-    decoder.fit(healthy.downstream_spikes[:, read], train_labels, healthy.bin_size)
+    if config.task == "lever":
+        read = np.sort(order[: config.n_read])
+        decoder = WindowClassifierDecoder(kind="mlp", random_state=int(seeds[0]) % 2**31)
+        decoder.fit(healthy.downstream_spikes[:, read], train_labels, healthy.bin_size)
+    else:  # a linear (Wiener) velocity readout of the whole downstream population
+        read = np.arange(healthy.n_downstream)
+        decoder = WienerDecoder().fit(healthy.downstream_spikes, healthy.behavior_continuous, healthy.bin_size,
+                                      mask=in_train)
     healthy = replace(healthy, decoder_neurons=tuple(int(i) for i in read),
                       decoder_history_bins=decoder.history_bins)
 
@@ -128,22 +134,29 @@ def run_demo(
     train_trials = FlatTrials(trial_windows(lesioned, features, train, context_bins=decoder.history_bins))
     test_trials = FlatTrials(trial_windows(lesioned, features, test, context_bins=decoder.history_bins))
     test_labels = test_trials.labels.numpy()
-    test_trial_ids = healthy.trial_ids[test_trials.bins]
+    test_trial_ids = test_trials.trials[test_trials.trial_index]  # the window's own trial, context too
 
     curve: dict[str, list[float]] = {"eval/episodes": [], "eval/success": []}
+
+    def score(spikes: np.ndarray) -> float:
+        """Held-out time-bin success (lever) or velocity R^2 (reach), mean over samples."""
+        if config.task == "lever":
+            return float(np.mean(time_bin_success(decoder.predict(spikes), test_labels)))
+        return float(np.mean(velocity_r2(decoder.predict(spikes), test_trials.targets.numpy(), test_labels > 0)))
 
     def monitor(update: int, averaged: PointProcessNetwork, history) -> None:
         if update % config.eval_interval == 0 or update == config.rl.n_updates - 1:
             spikes, _ = _sample(averaged, test_trials, 2, int(seeds[1]))
             curve["eval/episodes"].append(update)
-            curve["eval/success"].append(float(np.mean(time_bin_success(decoder.predict(spikes), test_labels))))
+            curve["eval/success"].append(score(spikes))
             say(f"      update {update:5d}: train reward {history.last('train/reward', 20):.3f}, "
-                f"held-out success {curve['eval/success'][-1]:.3f}")
+                f"held-out {'success' if config.task == 'lever' else 'velocity R2'} {curve['eval/success'][-1]:.3f}")
 
     say(f"[4/6] training RL from decoded behaviour alone ({config.rl.n_updates} updates)")
     t0 = time.perf_counter()
     network = PointProcessNetwork(features.shape[1], decoder.n_neurons, initial_rate=min(10 * healthy.bin_size, 0.5),
                                   generator=torch.Generator().manual_seed(int(seeds[2])))
+    network.standardize_inputs(train_trials.features)
     rl_net, history = train_reinforce(network, decoder, train_trials, replace(config.rl, seed=int(seeds[3])),
                                       callback=monitor)
     rl_seconds = time.perf_counter() - t0
@@ -153,7 +166,8 @@ def run_demo(
     target = torch.from_numpy(healthy.downstream_spikes[train_trials.bins][:, read].astype(np.float32))
     sl_net, _ = fit_supervised_trials(
         PointProcessNetwork(features.shape[1], decoder.n_neurons, initial_rate=0.5,
-                            generator=torch.Generator().manual_seed(int(seeds[4]))),
+                            generator=torch.Generator().manual_seed(int(seeds[4]))).standardize_inputs(
+                                train_trials.features),
         train_trials, target, config.sl, seed=int(seeds[5]),
     )
     sl_seconds = time.perf_counter() - t0
@@ -165,21 +179,29 @@ def run_demo(
     decoded = {name: decoder.predict(s) for name, s in (("rl", rl_spikes), ("sl", sl_spikes), ("recorded", true_spikes))}
     methods = {}
     for name, seconds in (("rl", rl_seconds), ("sl", sl_seconds), ("recorded", 0.0)):
-        methods[name] = {
-            "time_bin_success": [float(np.mean(time_bin_success(decoded[name], test_labels)))],
-            "trial_success": [float(np.mean(trial_success(decoded[name], test_labels, test_trials.trial_index)))],
-            "train_seconds": [seconds],
-        }
-    methods["upstream_ceiling"] = _upstream_ceiling(train_trials, test_trials, healthy.n_classes, int(seeds[7]))
+        if config.task == "lever":
+            methods[name] = {
+                "time_bin_success": [float(np.mean(time_bin_success(decoded[name], test_labels)))],
+                "trial_success": [float(np.mean(trial_success(decoded[name], test_labels, test_trials.trial_index)))],
+            }
+        else:
+            methods[name] = {"velocity_r2": [float(np.mean(velocity_r2(
+                decoded[name], test_trials.targets.numpy(), test_labels > 0)))]}
+        methods[name]["train_seconds"] = [seconds]
+    if config.task == "lever":
+        methods["upstream_ceiling"] = _upstream_ceiling(train_trials, test_trials, healthy.n_classes, int(seeds[7]))
+    else:
+        methods["upstream_ceiling"] = _upstream_velocity_ceiling(train_trials, test_trials)
     biomimicry = {
         "rl": biomimicry_summary(rl_spikes, test_labels, test_trial_ids, healthy.bin_size, recorded=true_spikes),
         "sl": biomimicry_summary(sl_spikes, test_labels, test_trial_ids, healthy.bin_size, recorded=true_spikes),
         "recorded": biomimicry_summary(true_spikes, test_labels, test_trial_ids, healthy.bin_size),
     }
-    ratio = methods["rl"]["time_bin_success"][0] / max(methods["recorded"]["time_bin_success"][0], 1e-9)
+    key = "time_bin_success" if config.task == "lever" else "velocity_r2"
+    ratio = methods["rl"][key][0] / max(methods["recorded"][key][0], 1e-9)
     notes = [
         f"The RL generator never saw downstream spikes: it was trained on the lesioned recording with the "
-        f"decoder's output as its only feedback. Its held-out success is {ratio:.1%} of the healthy truth's.",
+        f"decoder's output as its only feedback. Its held-out {key} is {ratio:.1%} of the healthy truth's.",
         f"The decoder reads downstream neurons {read.tolist()} (the {config.n_read} with the most information "
         "about the behaviour on training trials); generated neuron i is compared with recorded neuron read[i].",
         "The learning curve's held-out success is for monitoring only; the trained model is the moving "
@@ -193,7 +215,7 @@ def run_demo(
         "methods": methods,
         "biomimicry": biomimicry,
         "history": {**history.as_dict(), **curve},
-        "decoder": {"kind": "mlp", "neurons": read.tolist(), "history_bins": decoder.history_bins,
+        "decoder": {"kind": type(decoder).__name__, "neurons": read.tolist(), "history_bins": decoder.history_bins,
                     "information_bits": information[read].tolist()},
         "n_train_trials": int(len(train)),
         "n_test_trials": int(len(test)),
@@ -205,9 +227,15 @@ def run_demo(
         upstream=healthy.upstream_spikes[test_trials.bins], true_downstream=true_spikes,
         rl_spikes=rl_spikes, sl_spikes=sl_spikes, rl_probabilities=rl_p, sl_probabilities=sl_p,
         true_probabilities=subject.downstream_rates[test_trials.bins][:, read],
-        decoded_rl=decoded["rl"][0], decoded_sl=decoded["sl"][0], decoded_true=decoded["recorded"],
-        bin_size=np.array(healthy.bin_size), class_names=np.array(LEVER_CLASS_NAMES),
+        bin_size=np.array(healthy.bin_size),
     )
+    if config.task == "lever":
+        arrays.update(decoded_rl=decoded["rl"][0], decoded_sl=decoded["sl"][0], decoded_true=decoded["recorded"],
+                      class_names=np.array(LEVER_CLASS_NAMES))
+    else:
+        arrays.update(velocity_true=test_trials.targets.numpy(), velocity_rl=decoded["rl"][0],
+                      velocity_sl=decoded["sl"][0], velocity_decoded_true=decoded["recorded"],
+                      class_names=np.array([f"target {k + 1}" for k in range(healthy.n_classes)]))
     atomic_save_npz(out_dir / "arrays.npz", **arrays)
     atomic_write_json(out_dir / "config.json", asdict(config))
     atomic_write_json(out_dir / "results.json", results)
@@ -233,6 +261,18 @@ def _upstream_ceiling(train_trials: FlatTrials, test_trials: FlatTrials, n_class
         "trial_success": [float(trial_success(predicted, labels, test_trials.trial_index))],
         "train_seconds": [time.perf_counter() - t0],
     }
+
+
+def _upstream_velocity_ceiling(train_trials: FlatTrials, test_trials: FlatTrials) -> dict:
+    """Ridge regression from the same upstream features straight to the velocity."""
+    t0 = time.perf_counter()
+    mask = (train_trials.labels > 0).numpy()
+    x = np.c_[train_trials.features.numpy()[mask], np.ones(mask.sum())]
+    y = train_trials.targets.numpy()[mask]
+    weights = np.linalg.solve(x.T @ x + 1e-2 * np.eye(x.shape[1]), x.T @ y)
+    test_x = np.c_[test_trials.features.numpy(), np.ones(test_trials.n_rows)]
+    r2 = velocity_r2(test_x @ weights, test_trials.targets.numpy(), (test_trials.labels > 0).numpy())
+    return {"velocity_r2": [float(r2)], "train_seconds": [time.perf_counter() - t0]}
 
 
 def describe_decoder(decoder: SpikeDecoder) -> str:

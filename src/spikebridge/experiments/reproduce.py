@@ -119,7 +119,7 @@ def _run_fold(
             atomic_save_npz(
                 Path(out_dir) / f"fold_{fold}" / f"{method}_test_spikes.npz",
                 bins=test_trials.bins, spikes=spikes, labels=test_trials.labels.numpy(),
-                trial_ids=recording.trial_ids[test_trials.bins],
+                trial_ids=test_trials.trials[test_trials.trial_index],
             )
 
     n_features = features.shape[1]
@@ -130,6 +130,7 @@ def _run_fold(
             n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=rate,
             generator=torch.Generator().manual_seed(int(seeds[0])),
         )
+        network.standardize_inputs(train_trials.features)
         rl_config = _with_seed(config.rl, int(seeds[1]))
         trained, history = train_reinforce(network, decoder, train_trials, rl_config)
         seconds = time.perf_counter() - start
@@ -159,6 +160,7 @@ def _run_fold(
                 n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=0.5,
                 generator=torch.Generator().manual_seed(int(seeds[5])),
             )
+            network.standardize_inputs(train_trials.features)
             target = torch.from_numpy(recording.downstream_spikes[train_trials.bins][:, neurons].astype(np.float32))
             trained, _ = fit_supervised_trials(network, train_trials, target, config.sl, seed=int(seeds[6]))
             seconds = time.perf_counter() - start

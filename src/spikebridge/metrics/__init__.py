@@ -5,7 +5,7 @@ from spikebridge.metrics.goodness_of_fit import TimeRescalingResult, rescaled_in
 from spikebridge.metrics.information import label_entropy, mutual_information
 from spikebridge.metrics.population import pairwise_correlation, participation_ratio, subspace_angles_deg
 from spikebridge.metrics.rates import fano_factor, firing_rate, isi_cv
-from spikebridge.metrics.success import per_trial_success, time_bin_success, trial_success
+from spikebridge.metrics.success import per_trial_success, time_bin_success, trial_success, velocity_r2
 from spikebridge.metrics.tuning import (
     class_mean_rates,
     mean_abs_modulation_depth,
@@ -36,4 +36,5 @@ __all__ = [
     "subspace_angles_deg",
     "time_rescaling_ks",
     "tuning_correlation",
+    "velocity_r2",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["time_bin_success", "trial_success", "per_trial_success"]
+__all__ = ["time_bin_success", "trial_success", "per_trial_success", "velocity_r2"]
 
 
 def _check(decoded: NDArray, labels: NDArray) -> tuple[NDArray, NDArray]:
@@ -87,4 +87,45 @@ def trial_success(
     """
     _, fractions = per_trial_success(decoded, labels, trial_ids)
     value = (fractions > threshold).mean(axis=-1)
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def velocity_r2(decoded: NDArray, target: NDArray, mask: NDArray) -> NDArray[np.float64] | float:
+    """Coefficient of determination of a decoded continuous behaviour over the bins in ``mask``.
+
+    ``R^2 = 1 - sum ||decoded - target||^2 / sum ||target - mean(target)||^2``, pooled over dimensions.
+
+    Parameters
+    ----------
+    decoded :
+        Shape ``(n_bins, k)`` or ``(n_samples, n_bins, k)``.
+    target :
+        Shape ``(n_bins, k)``.
+    mask :
+        Boolean ``(n_bins,)``: the bins that count.
+
+    Returns
+    -------
+    r2 :
+        A float, or shape ``(n_samples,)``.
+
+    Examples
+    --------
+    >>> t = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    >>> velocity_r2(t, t, np.ones(3, bool))
+    1.0
+    """
+    decoded = np.asarray(decoded, dtype=float)
+    target = np.asarray(target, dtype=float)
+    mask = np.asarray(mask, dtype=bool)
+    if decoded.shape[-2:] != target.shape or mask.shape != target.shape[:1]:
+        raise ValueError(
+            f"decoded {decoded.shape}, target {target.shape} and mask {mask.shape} must share (n_bins, k)."
+        )
+    if not mask.any():
+        raise ValueError("mask selects no bins; R^2 is undefined.")
+    t = target[mask]
+    total = ((t - t.mean(axis=0)) ** 2).sum()
+    residual = ((decoded[..., mask, :] - t) ** 2).sum(axis=(-1, -2))
+    value = 1 - residual / total
     return float(value) if np.ndim(value) == 0 else value

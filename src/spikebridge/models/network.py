@@ -52,7 +52,21 @@ class PointProcessNetwork(nn.Module):
             self.b1 = nn.Parameter(torch.empty(n_replicas, 1, n_hidden))
         self.w2 = nn.Parameter(torch.empty(n_replicas, n_last, n_outputs))
         self.b2 = nn.Parameter(torch.empty(n_replicas, 1, n_outputs))
+        self.register_buffer("input_mean", torch.zeros(n_features))
+        self.register_buffer("input_scale", torch.ones(n_features))
         self.reset_parameters(generator=generator)
+
+    def standardize_inputs(self, features: torch.Tensor) -> "PointProcessNetwork":
+        """Z-score every input with the mean and std of ``features`` ``(n_rows, n_features)``; returns self.
+
+        The scaling is part of the model (saved with it, applied in :meth:`logits`), so features keep their
+        natural units everywhere else. Constant features get scale 1. Call it on training rows only.
+        """
+        with torch.no_grad():
+            self.input_mean.copy_(features.mean(dim=0))
+            std = features.std(dim=0)
+            self.input_scale.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+        return self
 
     def reset_parameters(
         self, generator: torch.Generator | None = None, outputs: torch.Tensor | None = None
@@ -88,6 +102,7 @@ class PointProcessNetwork(nn.Module):
         logits :
             Shape ``(n_replicas, n_rows, n_outputs)``.
         """
+        features = (features - self.input_mean) / self.input_scale
         if features.dim() == 2:
             features = features.unsqueeze(0).expand(self.n_replicas, -1, -1)
         if self.n_hidden:

@@ -16,6 +16,7 @@ __all__ = [
     "ReportFigure",
     "COLOURS",
     "new_figure",
+    "grid_figure",
     "class_colours",
     "label_colormap",
     "choose_trials",
@@ -65,12 +66,57 @@ class ReportFigure:
 
 
 def new_figure(width: float, height: float) -> Figure:
-    """A constrained-layout figure that belongs to no pyplot state, drawn with the Agg canvas."""
+    """Return a constrained-layout figure that belongs to no pyplot state, drawn with the Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure
+
+
+def grid_figure(
+    n_rows: int,
+    n_cols: int,
+    *,
+    panel_size: tuple[float, float],
+    margins: tuple[float, float, float, float] = (0.8, 0.2, 0.35, 0.5),
+    gaps: tuple[float, float] = (0.3, 0.3),
+    **subplot_kwargs: object,
+) -> tuple[Figure, NDArray]:
+    """Return a grid of equal panels laid out by fixed margins in inches (cheaper than constrained layout).
+
+    Parameters
+    ----------
+    n_rows, n_cols :
+        Panels down and across.
+    panel_size :
+        Width and height of each panel.
+    margins :
+        Left, right, top and bottom margins; the bottom one also holds any figure legend.
+    gaps :
+        Horizontal and vertical space between panels.
+    **subplot_kwargs :
+        Passed to :meth:`matplotlib.figure.Figure.subplots` (``sharex``, ``sharey``).
+
+    Returns
+    -------
+    figure, axes :
+        The figure and its axes, shape ``(n_rows, n_cols)``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    (panel_width, panel_height), (left, right, top, bottom), (gap_x, gap_y) = panel_size, margins, gaps
+    width = left + n_cols * panel_width + (n_cols - 1) * gap_x + right
+    height = top + n_rows * panel_height + (n_rows - 1) * gap_y + bottom
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(
+        n_rows, n_cols, squeeze=False,
+        gridspec_kw=dict(left=left / width, right=1 - right / width, top=1 - top / height,
+                         bottom=bottom / height, wspace=gap_x / panel_width, hspace=gap_y / panel_height),
+        **subplot_kwargs,
+    )
+    return figure, axes
 
 
 def class_colours(n_classes: int) -> list[str]:
@@ -86,7 +132,7 @@ def label_colormap(n_classes: int) -> tuple[ListedColormap, BoundaryNorm]:
 
 
 def choose_trials(run: RunData, max_trials: int) -> list[int]:
-    """Up to ``max_trials`` held-out trial ids, evenly spread over the sorted ids, each with a labelled bin."""
+    """Up to ``max_trials`` held-out trial ids with a labelled bin, spread evenly over the sorted ids."""
     trial_ids = run.arrays.get("trial_ids")
     labels = run.arrays["labels"]
     if trial_ids is None:
@@ -100,22 +146,38 @@ def choose_trials(run: RunData, max_trials: int) -> list[int]:
     return candidates[picks].tolist()
 
 
-def trial_window(trial_ids: NDArray, trial: int, max_context_bins: int = 100) -> tuple[NDArray, int]:
-    """Bins of ``trial`` plus the lead-in bins just before it that belong to no trial (id < 0).
+def trial_window(run: RunData, trial: int, max_context_bins: int = 100) -> tuple[NDArray, int]:
+    """Bins of one held-out trial: its labelled span plus the unlabelled lead-in just before it.
+
+    The arrays are trial windows laid end to end, each a contiguous stretch of the recording; where
+    ``bins`` (recording indices) is given, a window ends wherever ``bins`` stops counting up by one, so
+    lead-in bins copied from a neighbouring trial are never mistaken for this trial's.
 
     Returns
     -------
     bins :
-        Indices into the arrays, ascending and contiguous where the data are.
+        Indices into the arrays, contiguous.
     n_context :
-        How many of ``bins`` come before the trial's first bin.
+        How many of ``bins`` come before the trial's first labelled bin.
     """
-    own = np.flatnonzero(trial_ids == trial)
-    first = own[0]
+    labels, trial_ids = run.arrays["labels"], run.arrays["trial_ids"]
+    own = np.flatnonzero((trial_ids == trial) & (labels > 0))
+    first = int(own[0])
+    segment_start, segment_stop = 0, labels.size
+    recording_bins = run.arrays.get("bins")
+    if recording_bins is not None and recording_bins.size > 1:
+        breaks = np.flatnonzero(np.diff(recording_bins) != 1) + 1
+        segment_start = int(breaks[breaks <= first].max(initial=0))
+        segment_stop = int(breaks[breaks > first].min(initial=labels.size))
+    own = own[own < segment_stop]
+    # stop at the first bin of another labelled trial, in case two windows happen to be contiguous
+    others = np.flatnonzero((labels > 0) & (trial_ids != trial))
+    after = others[(others > first) & (others < segment_stop)]
+    last = int(own[own < after.min()].max() if after.size else own.max())
     start = first
-    while start > 0 and trial_ids[start - 1] < 0 and first - start < max_context_bins:
+    while start > segment_start and labels[start - 1] == 0 and first - start < max_context_bins:
         start -= 1
-    return np.concatenate([np.arange(start, first), own]), int(first - start)
+    return np.arange(start, last + 1), first - start
 
 
 def time_unit(run: RunData) -> tuple[float, str]:

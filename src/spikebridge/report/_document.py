@@ -1,4 +1,4 @@
-"""A report as a list of blocks (headings, paragraphs, lists, tables, figures), rendered to HTML or Markdown."""
+"""A report as a list of blocks (headings, text, lists, tables, figures), rendered as HTML or Markdown."""
 
 from __future__ import annotations
 

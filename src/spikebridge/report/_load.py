@@ -1,4 +1,4 @@
-"""Read a run directory (``results.json`` and the optional ``arrays.npz``) into one checked :class:`RunData`."""
+"""Read a run directory (``results.json``, optionally ``arrays.npz``) into one checked :class:`RunData`."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class RunData:
 
     @property
     def task(self) -> str:
-        """``"lever"`` or ``"reach"``: as stated in ``results.json``, else guessed from the metrics present."""
+        """``"lever"`` or ``"reach"``: as ``results.json`` states, else guessed from the metrics present."""
         task = self.results.get("task")
         if isinstance(task, str) and task:
             return task
@@ -78,16 +78,20 @@ class RunData:
         return None if value is None else float(value)
 
     def class_name(self, label: int) -> str:
-        """Name of behaviour class ``label`` (>= 1) from ``class_names``, else ``"class <label>"``."""
+        """Name of behaviour class ``label`` (>= 1) from ``class_names``, else ``"class <label>"``.
+
+        ``class_names[0]`` names class 1, unless it names the unlabelled bins (``"unlabelled"``, ``"none"``,
+        ...), in which case ``class_names[label]`` names class ``label``.
+        """
         names = self.arrays.get("class_names")
-        labels = self.arrays.get("labels")
-        if names is not None and labels is not None and labels.size:
-            n_classes = int(labels.max())
-            if len(names) == n_classes + 1 and 0 <= label < len(names):  # names[0] is "unlabelled"
-                return str(names[label])
-            if len(names) >= n_classes and 1 <= label <= len(names):
-                return str(names[label - 1])
+        if names is not None and len(names):
+            offset = 0 if str(names[0]).strip().lower() in _UNLABELLED_NAMES else 1
+            if 0 <= label - offset < len(names) and label >= 1:
+                return str(names[label - offset])
         return f"class {label}"
+
+
+_UNLABELLED_NAMES = {"unlabelled", "unlabeled", "none", "", "0", "-", "n/a"}
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> RunData:
@@ -123,7 +127,9 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     try:
         results = json.loads(results_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataFormatError(f"{results_path} is not valid JSON ({error}). Re-run the experiment.") from error
+        raise DataFormatError(
+            f"{results_path} is not valid JSON ({error}). Re-run the experiment."
+        ) from error
     if not isinstance(results, dict):
         raise DataFormatError(
             f"{results_path} must hold a JSON object ({{...}}); got a JSON {type(results).__name__}."
@@ -174,11 +180,13 @@ def _check_arrays(raw: dict[str, NDArray], file_name: str) -> tuple[dict[str, ND
         if arr is None:
             continue
         arr = arr[None] if arr.ndim == 2 else arr
-        if arr.ndim == 3 and arr.shape[1] == n_bins and _is_numeric(arr) and read_width in (None, arr.shape[2]):
+        fits = arr.ndim == 3 and arr.shape[1] == n_bins and read_width in (None, arr.shape[2])
+        if fits and _is_numeric(arr):
             kept[name] = arr
             read_width = arr.shape[2]
         else:
-            drop(name, f"has shape {raw[name].shape}, expected (n_samples, n_bins={n_bins}, n_read={read_width})")
+            expected = f"(n_samples, n_bins={n_bins}, n_read={read_width})"
+            drop(name, f"has shape {raw[name].shape}, expected {expected}")
     expected_2d = {
         "upstream": None,
         "rl_probabilities": read_width,
@@ -215,17 +223,20 @@ def _scalars(raw: dict[str, NDArray], notes: list[str], file_name: str) -> dict[
     out: dict[str, NDArray] = {}
     bin_size = raw.get("bin_size")
     if bin_size is not None:
-        if bin_size.size == 1 and _is_numeric(bin_size) and np.isfinite(bin_size).all() and float(bin_size) > 0:
+        if bin_size.size == 1 and _is_numeric(bin_size) and np.isfinite(bin_size).all() and bin_size > 0:
             out["bin_size"] = np.asarray(float(bin_size))
         else:
-            notes.append(f"{file_name}: `bin_size` must be one positive number of seconds; times are in bins.")
+            notes.append(f"{file_name}: `bin_size` must be one positive number of seconds; times are in bins "
+                         "instead.")
     else:
-        notes.append(f"{file_name}: `bin_size` is absent; times are shown in bins and rates in spikes per bin.")
+        notes.append(f"{file_name}: `bin_size` is absent; times are shown in bins and rates in spikes per "
+                     "bin.")
     names = raw.get("class_names")
     if names is not None and names.ndim == 1 and names.dtype.kind in "US":
         out["class_names"] = names.astype(str)
     elif names is not None:
-        notes.append(f"{file_name}: `class_names` must be a 1-D array of strings; classes are numbered instead.")
+        notes.append(f"{file_name}: `class_names` must be a 1-D array of strings; classes are numbered "
+                     "instead.")
     return out
 
 
@@ -236,4 +247,6 @@ def _is_numeric(arr: NDArray) -> bool:
 def _is_integer(arr: NDArray) -> bool:
     if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
         return True
-    return bool(np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+    if not np.issubdtype(arr.dtype, np.floating):
+        return False
+    return bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))

@@ -1,4 +1,4 @@
-"""Tables of every number in ``results.json``: run facts, behaviour per method, biomimicry, history, the rest."""
+"""Tables of every number in ``results.json``: run facts, behaviour, biomimicry, history and the rest."""
 
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ _BIOMIMICRY_NAMES = {
     "modulation_depth": "modulation depth",
     "mutual_information": "mutual information (bits)",
     "firing_rate_hz": "firing rate (spikes/s)",
+    "isi_cv": "ISI coefficient of variation",
+    "fano_factor": "Fano factor",
 }
 
 
 def fmt(value: Any) -> str:
-    """A number with 3 significant digits (integers in full); anything else as text."""
+    """Format a number with 3 significant digits (integers in full); anything else as text."""
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, (int, np.integer)):
@@ -61,21 +63,25 @@ def _ordered_keys(entries: list[dict], preferred: list[str]) -> list[str]:
 
 
 def run_table(run: RunData) -> Table:
-    """What produced this run: task, recording, command, seed, wall time, and the test-set sizes."""
+    """Tabulate what produced this run: task, recording, command, seed, wall time, and test-set sizes."""
     r = run.results
     rows = [("task", str(run.task))]
     for key, label in (("recording", "recording"), ("command", "command"), ("seed", "seed"),
                        ("wall_seconds", "wall time (s)"), ("created", "created")):
         if key in r:
             rows.append((label, fmt(r[key])))
+        elif key in ("command", "seed"):
+            rows.append((label, "not recorded in results.json"))
     a = run.arrays
     if run.bin_size is not None:
         rows.append(("bin size", f"{1000 * run.bin_size:g} ms"))
     if "trial_ids" in a:
-        rows.append(("held-out trials in arrays.npz", str(np.unique(a["trial_ids"][a["trial_ids"] >= 0]).size)))
+        n_trials = np.unique(a["trial_ids"][(a["trial_ids"] >= 0) & (a["labels"] > 0)]).size
+        rows.append(("held-out trials in arrays.npz", str(n_trials)))
     if "labels" in a:
         rows.append(("time bins in arrays.npz", str(a["labels"].size)))
-    for key, label in (("true_downstream", "decoder-read downstream neurons"), ("upstream", "upstream neurons")):
+    for key, label in (("true_downstream", "decoder-read downstream neurons"),
+                       ("upstream", "upstream neurons")):
         if key in a:
             rows.append((label, str(a[key].shape[1])))
     for key in ("rl_spikes", "sl_spikes"):
@@ -109,7 +115,10 @@ def method_tables(run: RunData) -> list[Table]:
 
 
 def biomimicry_tables(run: RunData) -> list[Table]:
-    """Per method: each biomimicry quantity as mean ± sd over neurons, then every per-neuron value."""
+    """Each biomimicry quantity (rows) per method (columns) as mean ± sd over neurons, then every value.
+
+    A ``<name>_mean`` entry is folded into the ``<name>`` row, whose mean it repeats.
+    """
     bio = run.results.get("biomimicry")
     if not isinstance(bio, dict):
         return []
@@ -118,17 +127,21 @@ def biomimicry_tables(run: RunData) -> list[Table]:
     if not entries:
         return []
     keys = _ordered_keys([e for _, e in entries], list(_BIOMIMICRY_NAMES))
+    keys = [k for k in keys if not (k.endswith("_mean") and k[: -len("_mean")] in keys)]
     summary = Table(
-        ("method", *(_BIOMIMICRY_NAMES.get(k, k) for k in keys)),
-        tuple((label, *(_summary(values.get(k), "values") for k in keys)) for label, values in entries),
+        ("quantity", *(label for label, _ in entries)),
+        tuple((_BIOMIMICRY_NAMES.get(k, k), *(_summary(values.get(k), "neurons") for _, values in entries))
+              for k in keys),
     )
     rows = []
     for label, values in entries:
         for k in keys:
-            arr = numbers(values.get(k))
+            arr = numbers(values.get(k), finite=False)
             if arr.size > 1:
                 rows.append((label, _BIOMIMICRY_NAMES.get(k, k), ", ".join(fmt(float(x)) for x in arr)))
-    return [summary, Table(("method", "quantity", "values, neuron by neuron"), tuple(rows))] if rows else [summary]
+    if not rows:
+        return [summary]
+    return [summary, Table(("method", "quantity", "values, neuron by neuron"), tuple(rows))]
 
 
 def history_table(run: RunData) -> Table | None:

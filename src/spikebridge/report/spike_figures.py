@@ -19,8 +19,8 @@ from spikebridge.report._common import (
     ReportFigure,
     choose_trials,
     class_colours,
+    grid_figure,
     label_colormap,
-    new_figure,
     time_unit,
     trial_window,
 )
@@ -39,7 +39,8 @@ def _require(run: RunData, *names: str) -> None:
 
 def _n_classes(run: RunData) -> int:
     values = [int(run.arrays["labels"].max())]
-    values += [int(run.arrays[k].max()) for k in ("decoded_true", "decoded_rl", "decoded_sl") if k in run.arrays]
+    decoded = ("decoded_true", "decoded_rl", "decoded_sl")
+    values += [int(run.arrays[k].max()) for k in decoded if k in run.arrays]
     return max(1, *values)
 
 
@@ -49,7 +50,7 @@ def _class_legend(run: RunData, n_classes: int) -> list[Patch]:
     return handles + [Patch(facecolor="#f0f0f0", edgecolor="#cccccc", label="unlabelled")]
 
 
-def raster_figure(run: RunData, *, max_trials: int = 4) -> ReportFigure:
+def raster_figure(run: RunData, *, max_trials: int = 4, max_neurons: int = 16) -> ReportFigure:
     """Spike rasters of the same held-out trials from the healthy truth, RL and SL, with behaviour bands.
 
     Parameters
@@ -59,6 +60,8 @@ def raster_figure(run: RunData, *, max_trials: int = 4) -> ReportFigure:
         ``rl_spikes``, ``sl_spikes`` in ``arrays.npz``.
     max_trials :
         Trials shown, one per row, spread evenly over the held-out trial ids.
+    max_neurons :
+        Neurons shown (the first ones) when the decoder reads more.
 
     Returns
     -------
@@ -79,22 +82,29 @@ def raster_figure(run: RunData, *, max_trials: int = 4) -> ReportFigure:
     labels = a["labels"]
     n_classes = _n_classes(run)
     cmap, norm = label_colormap(n_classes)
-    n_read = sources[0][2].shape[1]
+    n_total = sources[0][2].shape[1]
+    n_read = min(n_total, max_neurons)
+    sources = [(key, title, spikes[:, :n_read], decoded) for key, title, spikes, decoded in sources]
     seconds, unit = time_unit(run)
-    figure = new_figure(2.9 * len(sources) + 0.9, 0.8 + (0.22 * n_read + 1.1) * len(trials))
-    axes = figure.subplots(len(trials), len(sources), squeeze=False, sharey=True)
+    legend_rows = -(-(n_classes + 1) // 6)
+    row_height = (0.22 if n_read <= 8 else 0.15) * n_read + 0.75
+    figure, axes = grid_figure(len(trials), len(sources), panel_size=(2.9, row_height),
+                               margins=(0.75, 0.2, 0.3, 0.6 + 0.2 * legend_rows), gaps=(0.35, 0.6),
+                               sharey=True)
     for row, trial in enumerate(trials):
-        bins, n_context = trial_window(a["trial_ids"], trial)
+        bins, n_context = trial_window(run, trial)
         start = (np.arange(bins.size) - n_context) * seconds
         edges = np.append(start, start[-1] + seconds)
         for col, (key, title, spikes, decoded) in enumerate(sources):
             ax = axes[row, col]
             when, neuron = np.nonzero(spikes[bins] > 0)
-            ax.vlines(start[when] + seconds / 2, neuron + 0.6, neuron + 1.4, color=COLOURS[key], linewidth=0.8)
+            ax.vlines(start[when] + seconds / 2, neuron + 0.6, neuron + 1.4, color=COLOURS[key],
+                      linewidth=0.8)
             ax.pcolormesh(edges, [n_read + 0.7, n_read + 1.5], labels[bins][None, :], cmap=cmap, norm=norm)
             heading = f"{title}, trial {trial}"
             if decoded is not None:
-                ax.pcolormesh(edges, [n_read + 1.6, n_read + 2.4], decoded[bins][None, :], cmap=cmap, norm=norm)
+                ax.pcolormesh(edges, [n_read + 1.6, n_read + 2.4], decoded[bins][None, :], cmap=cmap,
+                              norm=norm)
                 labelled = labels[bins] > 0
                 if labelled.any():
                     correct = float(np.mean(decoded[bins][labelled] == labels[bins][labelled]))
@@ -110,16 +120,16 @@ def raster_figure(run: RunData, *, max_trials: int = 4) -> ReportFigure:
     tick_labels = [f"n{i}" for i in ticks]
     ticks += [n_read + 1.1]
     tick_labels += ["behaviour"]
-    if any(decoded is not None for *_, decoded in sources):
+    has_decoded = any(source[3] is not None for source in sources)
+    if has_decoded:
         ticks += [n_read + 2.0]
         tick_labels += ["decoded"]
     axes[0, 0].set_yticks(ticks, tick_labels)
     axes[0, 0].set_ylim(0.4, n_read + 2.5)
-    figure.legend(handles=_class_legend(run, n_classes), loc="outside lower center",
+    figure.legend(handles=_class_legend(run, n_classes), loc="lower center", bbox_to_anchor=(0.5, 0.0),
                   ncols=min(n_classes + 1, 6), fontsize=8, frameon=False)
-    has_decoded = any(decoded is not None for *_, decoded in sources)
     caption = (
-        f"Spikes of the {n_read} downstream neurons that the decoder reads, in {len(trials)} held-out test "
+        f"Spikes of the {n_total} downstream neurons that the decoder reads, in {len(trials)} held-out test "
         "trials (trials no model was trained on), one trial per row. Columns compare the spikes the healthy "
         "neurons really fired (the truth) with one spike train sampled from each generator: RL, trained "
         "only from whether the decoded behaviour was right, and SL, fitted directly to recorded spikes. "
@@ -132,25 +142,37 @@ def raster_figure(run: RunData, *, max_trials: int = 4) -> ReportFigure:
             "matches the behaviour band, those spikes would have produced the right behaviour. The panel "
             "title gives the percentage of labelled bins decoded right."
         )
-    if any(trial_window(a["trial_ids"], t)[1] for t in trials):
+    if n_total > n_read:
+        caption += f" Only the first {n_read} of the {n_total} read neurons are drawn."
+    if any(trial_window(run, t)[1] for t in trials):
         caption += " Bins before time 0 (dotted line) are lead-in context before the trial starts."
     return ReportFigure("rasters", "Spike rasters of held-out trials", caption, figure)
 
 
+def _first_and_last(indices: NDArray, trial_ids: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    """Trials among ``indices`` (ascending) and, per trial, the first and the last of its indices."""
+    ids = trial_ids[indices]
+    trials, first = np.unique(ids, return_index=True)
+    _, from_end = np.unique(ids[::-1], return_index=True)
+    return trials, indices[first], indices[ids.size - 1 - from_end]
+
+
 def _psth_windows(labels: NDArray, trial_ids: NDArray) -> tuple[int, dict[int, int]]:
     """Bins shown before each onset, and after it per class: the median time left in the trial after it."""
-    inside = trial_ids >= 0
-    lengths = np.bincount(trial_ids[inside])
-    n_before = int(min(20, np.median(lengths[lengths > 0]) // 5))
+    labelled = (labels > 0) & (trial_ids >= 0)
+    trials, first, last = _first_and_last(np.flatnonzero(labelled), trial_ids)
+    n_before = int(min(20, np.median(last - first + 1) // 5))
     windows = {}
-    for c in np.unique(labels[(labels > 0) & inside]).tolist():
-        remaining = []
-        for trial in np.unique(trial_ids[inside & (labels == c)]):
-            own = np.flatnonzero(trial_ids == trial)
-            onset = own[labels[own] == c][0]
-            remaining.append(own[-1] - onset + 1)
+    for c in np.unique(labels[labelled]).tolist():
+        with_class, onsets, _ = _first_and_last(np.flatnonzero(labelled & (labels == c)), trial_ids)
+        remaining = last[np.searchsorted(trials, with_class)] - onsets + 1
         windows[c] = int(np.clip(np.median(remaining), 10, 150))
     return n_before, windows
+
+
+def _joined(curves: dict[int, dict[str, NDArray]], source: str, neuron: int) -> NDArray:
+    """One neuron's PSTHs of every class, end to end."""
+    return np.concatenate([by_source[source][:, neuron] for by_source in curves.values()])
 
 
 def _pearson(first: NDArray, second: NDArray) -> float:
@@ -160,7 +182,9 @@ def _pearson(first: NDArray, second: NDArray) -> float:
     return float(np.corrcoef(first[keep], second[keep])[0, 1])
 
 
-def psth_figure(run: RunData, *, max_neurons: int = 6, smoothing_sigma_bins: float = 5.0) -> ReportFigure:
+def psth_figure(
+    run: RunData, *, max_neurons: int = 6, max_classes: int = 8, smoothing_sigma_bins: float = 5.0
+) -> ReportFigure:
     """Class-aligned PSTHs of each decoder-read neuron: healthy truth against RL and SL (sample mean).
 
     Each class is shown from a little before its onset to the median time its trials last after the onset.
@@ -171,6 +195,8 @@ def psth_figure(run: RunData, *, max_neurons: int = 6, smoothing_sigma_bins: flo
         Needs ``labels``, ``trial_ids``, ``true_downstream`` and ``rl_spikes`` or ``sl_spikes``.
     max_neurons :
         Neurons shown (the first ones), one per row.
+    max_classes :
+        Behaviour classes shown (the lowest labels), one per column.
     smoothing_sigma_bins :
         Gaussian smoothing width in bins, as in :func:`spikebridge.metrics.psth`.
 
@@ -186,10 +212,12 @@ def psth_figure(run: RunData, *, max_neurons: int = 6, smoothing_sigma_bins: flo
         raise Absent("arrays.npz has neither `rl_spikes` nor `sl_spikes` to compare with the truth.")
     labels, trial_ids, truth = a["labels"], a["trial_ids"], a["true_downstream"]
     n_before, windows = _psth_windows(labels, trial_ids)
+    n_classes = len(windows)
+    windows = dict(list(windows.items())[:max_classes])
     curves: dict[int, dict[str, NDArray]] = {}
     for c, n_window in windows.items():
-        options = dict(n_bins_window=n_window, n_bins_before=n_before, smoothing_sigma_bins=smoothing_sigma_bins,
-                       classes=[c])
+        options = dict(n_bins_window=n_window, n_bins_before=n_before,
+                       smoothing_sigma_bins=smoothing_sigma_bins, classes=[c])
         try:
             curves[c] = {"truth": psth(truth, labels, trial_ids, **options)[0]}
             for key, _, spikes in generated:
@@ -203,8 +231,8 @@ def psth_figure(run: RunData, *, max_neurons: int = 6, smoothing_sigma_bins: flo
     scale, rate_unit = (1.0, "spikes/bin") if run.bin_size is None else (1.0 / seconds, "spikes/s")
     n_read = truth.shape[1]
     shown = list(range(min(n_read, max_neurons)))
-    figure = new_figure(2.5 * len(classes) + 0.6, 1.55 * len(shown) + 0.9)
-    axes = figure.subplots(len(shown), len(classes), squeeze=False, sharex="col", sharey="row")
+    figure, axes = grid_figure(len(shown), len(classes), panel_size=(2.4, 1.3),
+                               margins=(0.75, 0.15, 0.3, 0.5), gaps=(0.15, 0.15), sharex="col", sharey="row")
     for row, neuron in enumerate(shown):
         for col, c in enumerate(classes):
             ax = axes[row, col]
@@ -212,16 +240,17 @@ def psth_figure(run: RunData, *, max_neurons: int = 6, smoothing_sigma_bins: flo
             ax.plot(time, scale * curves[c]["truth"][:, neuron], color=COLOURS["truth"], linewidth=1.6,
                     label="healthy truth")
             for key, title, _ in generated:
-                ax.plot(time, scale * curves[c][key][:, neuron], color=COLOURS[key], linewidth=1.1, label=title)
+                ax.plot(time, scale * curves[c][key][:, neuron], color=COLOURS[key], linewidth=1.1,
+                        label=title)
             ax.axvline(0.0, color="#888888", linewidth=0.6, linestyle="--")
             ax.tick_params(labelsize=7)
             if row == 0:
                 ax.set_title(f"onset of '{run.class_name(c)}'", fontsize=8)
             if row == len(shown) - 1:
                 ax.set_xlabel(f"time from onset ({unit})", fontsize=8)
-        true_curve = np.concatenate([curves[c]["truth"][:, neuron] for c in classes])
+        true_curve = _joined(curves, "truth", neuron)
         r_text = ", ".join(
-            f"{title} {_pearson(np.concatenate([curves[c][key][:, neuron] for c in classes]), true_curve):.2f}"
+            f"{title} {_pearson(_joined(curves, key, neuron), true_curve):.2f}"
             for key, title, _ in generated)
         axes[row, -1].text(0.98, 0.96, f"PSTH r: {r_text}", transform=axes[row, -1].transAxes, fontsize=7,
                            ha="right", va="top")
@@ -241,11 +270,13 @@ def psth_figure(run: RunData, *, max_neurons: int = 6, smoothing_sigma_bins: flo
     )
     if n_read > len(shown):
         caption += f" Only the first {len(shown)} of the {n_read} read neurons are shown."
+    if n_classes > len(windows):
+        caption += f" Only the first {len(windows)} of the {n_classes} behaviour classes are shown."
     return ReportFigure("psth", "Firing rates around each behaviour (PSTHs)", caption, figure)
 
 
 def velocity_figure(run: RunData, *, max_trials: int = 3) -> ReportFigure:
-    """Decoded hand velocity in a few held-out reach trials: truth against what RL and SL spikes decode to.
+    """Plot decoded hand velocity in a few held-out reach trials: truth against RL and SL spikes decoded.
 
     Parameters
     ----------
@@ -275,10 +306,10 @@ def velocity_figure(run: RunData, *, max_trials: int = 3) -> ReportFigure:
         raise Absent("arrays.npz has no generated velocity (`velocity_rl` or `velocity_sl`).")
     trials = choose_trials(run, max_trials)
     seconds, unit = time_unit(run)
-    figure = new_figure(2.8 * len(trials) + 0.6, 3.9)
-    axes = figure.subplots(2, len(trials), squeeze=False, sharex="col", sharey="row")
+    figure, axes = grid_figure(2, len(trials), panel_size=(2.7, 1.5), margins=(0.75, 0.15, 0.3, 0.8),
+                               gaps=(0.15, 0.15), sharex="col", sharey="row")
     for col, trial in enumerate(trials):
-        bins, n_context = trial_window(a["trial_ids"], trial)
+        bins, n_context = trial_window(run, trial)
         time = (np.arange(bins.size) - n_context) * seconds
         for row, component in enumerate(("horizontal (x)", "vertical (y)")):
             ax = axes[row, col]
@@ -292,14 +323,14 @@ def velocity_figure(run: RunData, *, max_trials: int = 3) -> ReportFigure:
                 ax.set_xlabel(f"time from trial start ({unit})", fontsize=8)
             if col == 0:
                 ax.set_ylabel(f"{component} velocity", fontsize=8)
-    figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center",
-                  ncols=len(present), fontsize=8, frameon=False)
+    figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.5, 0.0),
+                  ncols=min(len(present), 2 * len(trials)), fontsize=8, frameon=False)
     caption = (
-        f"Hand velocity in {len(trials)} held-out reach trials (columns), split into its horizontal (top) and "
-        "vertical (bottom) components, in the recording's velocity units. Black is the velocity the animal "
-        "actually made, when known; grey is what the fixed decoder reads from the healthy spikes (the best a "
-        "perfect generator could reach through this decoder); blue and orange are what the same decoder "
-        "reads from spikes sampled from RL and SL. The closer a coloured line follows grey and black, the "
-        "better those generated spikes would restore the movement."
+        f"Hand velocity in {len(trials)} held-out reach trials (columns), split into its horizontal (top) "
+        "and vertical (bottom) components, in the recording's velocity units. Black is the velocity the "
+        "animal actually made, when known; grey is what the fixed decoder reads from the healthy spikes "
+        "(the best a perfect generator could reach through this decoder); blue and orange are what the "
+        "same decoder reads from spikes sampled from RL and SL. The closer a coloured line follows grey "
+        "and black, the better those generated spikes would restore the movement."
     )
     return ReportFigure("velocity", "Decoded reach velocity", caption, figure)

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from spikebridge.exceptions import DataFormatError
 from spikebridge.metrics import firing_rate, mean_abs_modulation_depth, mutual_information
-from spikebridge.report._common import COLOURS, Absent, ReportFigure, new_figure
+from spikebridge.report._common import COLOURS, Absent, ReportFigure, grid_figure, new_figure
 from spikebridge.report._load import CEILINGS, RunData, method_label
 
 __all__ = ["learning_curve_figure", "success_figure", "biomimicry_figure", "numbers"]
@@ -30,14 +30,18 @@ SUCCESS_METRICS = {
 _EXTRA_COLOURS = ("#2ca02c", "#8c564b", "#e377c2", "#bcbd22")
 
 
-def numbers(value: Any) -> NDArray[np.float64]:
-    """Finite numbers in ``value`` (a number or a nested list), flattened; empty when there are none."""
+def numbers(value: Any, *, finite: bool = True) -> NDArray[np.float64]:
+    """Numbers in ``value`` (a number or a nested list), flattened; empty when there are none.
+
+    With ``finite`` (default) NaN and infinite values are dropped; otherwise they are kept, so that two
+    per-neuron lists stay aligned.
+    """
     if isinstance(value, bool):
         return np.empty(0)
     if isinstance(value, (int, float)):
-        return np.array([value], dtype=float) if np.isfinite(value) else np.empty(0)
+        return np.array([value], dtype=float) if np.isfinite(value) or not finite else np.empty(0)
     if isinstance(value, (list, tuple)) and value:
-        return np.concatenate([numbers(v) for v in value])
+        return np.concatenate([numbers(v, finite=finite) for v in value])
     return np.empty(0)
 
 
@@ -96,7 +100,7 @@ def learning_curve_figure(run: RunData) -> ReportFigure:
             else:
                 skipped.append(key)
     if not rewards and not evals:
-        unplaced = f" ({', '.join(sorted(set(skipped)))} match neither `eval/episodes` nor `episodes` in length)"
+        unplaced = f" ({', '.join(sorted(set(skipped)))} match neither `eval/episodes` nor `episodes`)"
         raise Absent("results.json `history` has no `train/reward` or `eval/...` values to plot"
                      + (unplaced if skipped else "") + ".")
     n_panels = int(bool(rewards)) + int(bool(evals))
@@ -193,7 +197,8 @@ def success_figure(run: RunData) -> ReportFigure:
                    label=None if label in drawn else label)
             drawn.add(label)
             ax.scatter(x + rng.uniform(-0.2, 0.2, y.size) * width, y, s=9, color="#333333", zorder=3)
-            ax.text(x, y.mean() + sd + 0.015, f"{y.mean():.2f}", ha="center", va="bottom", fontsize=7)
+            ax.text(x, max(y.mean() + sd, y.max()) + 0.015, f"{y.mean():.2f}", ha="center", va="bottom",
+                    fontsize=7)
             low = min(low, float(y.min()))
         for name, values in ceilings:
             y = numbers(values.get(metric))
@@ -203,6 +208,8 @@ def success_figure(run: RunData) -> ReportFigure:
             ax.hlines(y.mean(), group - 0.45, group + 0.45, color=COLOURS[name],
                       linestyle="--" if name == "recorded" else ":", linewidth=1.6,
                       label=None if label in drawn else label)
+            ax.text(group + 0.45, y.mean() + 0.008, f"{y.mean():.2f}", ha="right", va="bottom", fontsize=7,
+                    color=COLOURS[name])
             drawn.add(label)
     ax.set_xticks(range(len(metrics)), [SUCCESS_METRICS[m] for m in metrics], fontsize=8)
     ax.set_ylim(min(0.0, low - 0.1), 1.08)
@@ -211,17 +218,17 @@ def success_figure(run: RunData) -> ReportFigure:
     figure.legend(fontsize=7, frameon=False, loc="outside right upper")
     reach = "velocity_r2" in metrics
     caption = (
-        "How well each method restores the behaviour, scored on held-out test trials: the generated spikes go "
-        "through the same fixed decoder, and the decoded behaviour is compared with what the animal did. "
+        "How well each method restores the behaviour, scored on held-out test trials: the generated spikes "
+        "go through the same fixed decoder, and the decoded behaviour is compared with what the animal did. "
         + ("Velocity R² is the fraction of the variance of the hand velocity that the decoded velocity "
            "explains (1 = perfect, 0 = no better than the mean velocity). " if reach else "")
         + ("Time-bin success is the fraction of labelled time bins decoded as the right behaviour; trial "
            "success is the fraction of trials with more than 70% of their bins right. "
            if {"time_bin_success", "trial_success"} & set(metrics) else "")
         + "Bars are the mean over cross-validation folds, error bars one standard deviation, dots single "
-          "folds. Dashed line: the healthy spikes through the same decoder, the best a perfect generator could "
-          "do. Dotted line, when present: a classifier reading the behaviour straight from the upstream "
-          "activity, the most behaviour information the generators' input holds."
+          "folds. Dashed line: the healthy spikes through the same decoder, the best a perfect generator "
+          "could do. Dotted line, when present: a classifier reading the behaviour straight from the "
+          "upstream activity, the most behaviour information the generators' input holds."
     )
     if isinstance(published, dict):
         caption += " Hatched bars are the paper's published numbers for the same recording."
@@ -234,13 +241,14 @@ def _biomimicry_from_results(run: RunData) -> dict[str, dict[str, tuple[NDArray,
         return {}
     out: dict[str, dict[str, tuple[NDArray, NDArray]]] = {}
     for key in ("modulation_depth", "mutual_information", "firing_rate_hz"):
-        truth = numbers(bio["recorded"].get(key))
+        truth = numbers(bio["recorded"].get(key), finite=False)
         for name, values in bio.items():
             if name == "recorded" or not isinstance(values, dict):
                 continue
-            generated = numbers(values.get(key))
-            if truth.size and generated.size == truth.size:
-                out.setdefault(key, {})[name] = (truth, generated)
+            generated = numbers(values.get(key), finite=False)
+            both = np.isfinite(truth) & np.isfinite(generated) if generated.size == truth.size else None
+            if both is not None and both.any():
+                out.setdefault(key, {})[name] = (truth[both], generated[both])
     return out
 
 
@@ -306,8 +314,9 @@ def biomimicry_figure(run: RunData) -> ReportFigure:
         raise Absent("neither results.json `biomimicry` nor arrays.npz has per-neuron values for the truth "
                      "and a generator.")
     keys = [k for k in _PANELS if k in panels]
-    figure = new_figure(3.0 * len(keys) + 0.4, 3.3)
-    axes = figure.subplots(1, len(keys), squeeze=False)[0]
+    figure, axes = grid_figure(1, len(keys), panel_size=(2.5, 2.5), margins=(0.6, 0.15, 0.3, 0.5),
+                               gaps=(0.65, 0.3))
+    axes = axes[0]
     for ax, key in zip(axes, keys):
         everything = np.concatenate([np.concatenate(pair) for pair in panels[key].values()])
         low, high = float(everything.min()), float(everything.max())
@@ -329,8 +338,8 @@ def biomimicry_figure(run: RunData) -> ReportFigure:
         "decoder-read neuron (or one neuron and one pair of behaviours, where several pairs are listed); its "
         "x position is the healthy truth and its y position the generated value. Dots on the dashed identity "
         "line match the biology; dots far above it exaggerate. Modulation depth is how much the mean firing "
-        "rate changes between behaviours; mutual information (in bits) is how much the neuron's smoothed rate "
-        "tells about the behaviour; the mean firing rate shows whether a generator drives a neuron at a "
+        "rate changes between behaviours; mutual information (in bits) is how much the neuron's smoothed "
+        "rate tells about the behaviour; the mean firing rate shows whether a generator drives a neuron at a "
         "physiological rate. High decoding success with points far above the line means the generator found "
         f"a non-biological way to drive the decoder. Values come from {source}."
     )

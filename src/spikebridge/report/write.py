@@ -1,4 +1,4 @@
-"""Turn a run directory into ``report.html``, ``report.md`` and ``figures/*.png``; reads the run, never trains."""
+"""Turn a run directory into ``report.html``, ``report.md`` and ``figures/*.png``; reads, never trains."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ _INTRODUCTION = (
 _GLOSSARY = (
     "Healthy truth (recorded): the spikes the downstream neurons really fired, recorded from the healthy "
     "animal or from a simulated subject, put through the same decoder.",
-    "RL: a generator trained by reinforcement learning. It never sees downstream spikes; its only feedback is "
-    "whether the behaviour decoded from its own spikes was right.",
+    "RL: a generator trained by reinforcement learning. It never sees downstream spikes; its only feedback "
+    "is whether the behaviour decoded from its own spikes was right.",
     "SL: the same kind of generator fitted by supervised learning to the recorded downstream spikes, a "
     "baseline that needs recordings a patient would not have.",
     "Upstream-only classifier: reads the behaviour straight from the upstream activity; it shows how much "
@@ -128,8 +128,9 @@ def write_report(run_dir: str | os.PathLike[str], *, dpi: int = 100, max_trials:
         figure_blocks.append(FigureBlock(len(figure_blocks) + 1, report_figure.title, report_figure.caption,
                                          f"figures/{report_figure.name}.png", png))
     title = f"spikebridge report: {run.task} task"
-    if isinstance(run.results.get("recording"), str):
-        title += f", {run.results['recording']}"
+    recording = run.results.get("recording")
+    if isinstance(recording, str) and 0 < len(recording.split(":", 1)[0].strip()) <= 60:
+        title += f", {recording.split(':', 1)[0].strip()}"  # the name; the description is in the table
     blocks = _blocks(run, title, figure_blocks, absent)
     paths["markdown"] = atomic_write_text(run.run_dir / "report.md", to_markdown(blocks))
     paths["html"] = atomic_write_text(run.run_dir / "report.html", to_html(blocks, title))

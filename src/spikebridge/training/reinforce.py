@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from spikebridge.decoders.base import SpikeDecoder
-from spikebridge.decoders.rewards import correct_reward, exploration_bonus
+from spikebridge.decoders.continuous import ContinuousDecoder
 from spikebridge.models.network import PointProcessNetwork
 from spikebridge.models.observations import BernoulliObservations
 from spikebridge.training.dataset import FlatTrials
 from spikebridge.training.history import TrainingHistory
+from spikebridge.training.objectives import Objective, objective_for
 from spikebridge.training.returns import leave_one_out_advantage, window_returns
 
 __all__ = ["ReinforceConfig", "train_reinforce"]
@@ -65,10 +66,11 @@ class ReinforceConfig:
 
 def train_reinforce(
     network: PointProcessNetwork,
-    decoder: SpikeDecoder,
+    decoder: SpikeDecoder | ContinuousDecoder,
     trials: FlatTrials,
     config: ReinforceConfig = ReinforceConfig(),
     *,
+    objective: Objective | None = None,
     callback: Callable[[int, PointProcessNetwork, TrainingHistory], bool | None] | None = None,
 ) -> tuple[PointProcessNetwork, TrainingHistory]:
     """Train ``network`` so that ``decoder`` reads the labelled behaviour from its sampled spikes.
@@ -83,11 +85,13 @@ def train_reinforce(
     network :
         The generator; its outputs are the decoder's inputs, in order. Trained in place.
     decoder :
-        Fixed readout (black box: only its decoded labels are used).
+        Fixed readout (black box: only what it decodes is used), of classes or of a continuous behaviour.
     trials :
         Training trials (features and labels only).
     config :
         Trainer settings.
+    objective :
+        How decoded behaviour becomes reward; default :func:`~spikebridge.training.objectives.objective_for`.
     callback :
         Called after each update as ``callback(update, averaged_network, history)``; returning False stops.
 
@@ -96,8 +100,8 @@ def train_reinforce(
     averaged :
         The moving average of the weights (the model to use).
     history :
-        Per-update ``train/reward`` (mean correct fraction over labelled bins and samples) and
-        ``train/bonus``.
+        Per-update ``train/reward`` (mean reward per labelled bin and sample: the fraction decoded
+        correctly for classes, minus the squared velocity error for velocity) and ``train/bonus``.
     """
     if network.n_outputs != decoder.n_neurons:
         raise ValueError(
@@ -115,7 +119,8 @@ def train_reinforce(
     observations = BernoulliObservations()
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     averaged = copy.deepcopy(network).requires_grad_(False)
-    credit_bins = decoder.history_bins + 1
+    objective = objective or objective_for(decoder, exploration_weight=config.exploration_weight)
+    credit_bins = objective.credit_bins
     history = TrainingHistory()
     start = time.perf_counter()
     for update in range(config.n_updates):
@@ -124,10 +129,7 @@ def train_reinforce(
         logits = network.logits(batch.features)                                        # (R, rows, out)
         with torch.no_grad():                                                          # 2. act
             spikes = observations.sample(torch.sigmoid(logits).expand(config.n_samples, *logits.shape), generator)
-            decoded = decoder.decode_torch(spikes)                                     # 3. reward
-            reward = correct_reward(decoded, labels)
-            anneal = config.exploration_weight * (1 - update / config.n_updates)
-            bonus = exploration_bonus(decoded, labels, decoder.n_classes, anneal) if anneal > 0 else 0 * reward
+            reward, bonus = objective.reward(spikes, batch, update / config.n_updates)  # 3. reward
             returns = window_returns(reward + bonus, credit_bins)                      # 4. credit
             advantage = leave_one_out_advantage(returns)
             advantage = advantage / (advantage.std(dim=(0, 2), keepdim=True) + 1e-8)  # per replica

@@ -1,0 +1,5 @@
+"""``python -m spikebridge.closedloop --model model.npz``: serve a saved model on a loopback port."""
+
+from spikebridge.closedloop.bridge import main
+
+raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""StreamingGenerator against the offline StagedPointProcess: features, probabilities and spikes."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from spikebridge.closedloop import StreamingGenerator
+from spikebridge.exceptions import DataFormatError, NotFittedError
+from spikebridge.features.history import last_spikes_exponential
+from spikebridge.models.generator import BernoulliGLM, StagedPointProcess
+from spikebridge.simulate import simulate_lever_task
+
+# the offline network accumulates in float32 (torch/MKL, torch's exp); the stream in float64 -> float32
+RTOL, ATOL = 1e-5, 1e-7
+TIE = 1e-6  # a draw this close to p may fall on either side of the two float32 roundings
+
+
+@pytest.fixture(scope="module")
+def lever_upstream():
+    subject = simulate_lever_task(n_trials=12, n_upstream=17, n_downstream=4, seed=3)
+    return subject.recording.upstream_spikes
+
+
+def stream_bins(stream, upstream):
+    spikes, probabilities, features = [], [], []
+    for row in upstream:
+        spikes.append(stream.step(row))
+        probabilities.append(stream.last_probabilities)
+        features.append(stream.current_features)
+    return np.array(spikes), np.array(probabilities), np.array(features)
+
+
+def assert_same_spikes(streamed, offline, draws, p_offline):
+    """Spikes must match; any mismatch must be a draw within TIE of p (none occur with these seeds)."""
+    mismatch = streamed != offline
+    assert np.all(np.abs(draws - p_offline)[mismatch] < TIE), f"{int(mismatch.sum())} spikes differ away from ties"
+    assert not mismatch.any(), f"{int(mismatch.sum())} near-tie spikes differ (float32 rounding); seeds chosen to avoid it"
+
+
+@pytest.mark.parametrize("n_outputs, n_hidden", [(2, 64), (15, 64), (3, 0)])
+def test_step_matches_offline_on_simulated_lever(lever_upstream, n_outputs, n_hidden):
+    model_cls = BernoulliGLM if n_hidden == 0 else StagedPointProcess
+    kwargs = {} if n_hidden == 0 else {"n_hidden": n_hidden}
+    model = model_cls(n_outputs=n_outputs, random_state=1, **kwargs).initialize(17, 0.01)
+    stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(11))
+    spikes, p, features = stream_bins(stream, lever_upstream)
+    assert np.array_equal(features, model.features(lever_upstream))  # incremental ages: bit-identical
+    p_offline = model.predict_proba(lever_upstream)
+    np.testing.assert_allclose(p, p_offline, rtol=RTOL, atol=ATOL)
+    offline = model.sample(lever_upstream, np.random.default_rng(11))
+    draws = np.random.default_rng(11).random(p_offline.shape)
+    assert_same_spikes(spikes, offline, draws, p_offline)
+    assert spikes.dtype == np.uint8 and stream.n_bins_seen == len(lever_upstream)
+
+
+def test_run_equals_step_for_any_chunking(lever_upstream):
+    model = StagedPointProcess(n_outputs=4, n_hidden=16, random_state=2).initialize(17, 0.01)
+    stepped = StreamingGenerator.from_model(model, rng=np.random.default_rng(5))
+    spikes, p, _ = stream_bins(stepped, lever_upstream)
+    chunked = StreamingGenerator.from_model(model, rng=np.random.default_rng(5))
+    n = len(lever_upstream)
+    cuts = [0, 1, 2, 37, 38, 500, n // 2, n - 1, n]
+    assert n > 1000
+    out, probs = zip(*(chunked.run(lever_upstream[a:b], return_probabilities=True) for a, b in zip(cuts, cuts[1:])))
+    assert np.array_equal(np.concatenate(out), spikes)
+    assert np.array_equal(np.concatenate(probs), p)  # float64 accumulation: independent of the chunking
+    assert np.array_equal(chunked.current_features, stepped.current_features)
+    assert np.array_equal(chunked.last_probabilities, stepped.last_probabilities)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    upstream=arrays(np.uint8, st.tuples(st.integers(1, 60), st.just(3)), elements=st.integers(0, 2)),
+    n_spikes=st.integers(1, 4),
+    time_constant=st.sampled_from([1.0, 3.7, 150.0]),
+    cut=st.integers(0, 60),
+)
+def test_incremental_features_equal_offline(upstream, n_spikes, time_constant, cut):
+    rng = np.random.default_rng(0)
+    w1, b1 = rng.normal(size=(3 * n_spikes, 5)), rng.normal(size=5)
+    w2, b2 = rng.normal(size=(5, 2)), rng.normal(size=2)
+    stream = StreamingGenerator(w1, b1, w2, b2, n_spikes=n_spikes, time_constant=time_constant,
+                                rng=np.random.default_rng(1))
+    expected = last_spikes_exponential(upstream, n_spikes=n_spikes, time_constant=time_constant)
+    cut = min(cut, len(upstream))
+    got = []
+    for row in upstream[:cut]:
+        stream.step(row)
+        got.append(stream.current_features)
+    if cut < len(upstream):
+        stream.run(upstream[cut:])
+    assert np.array_equal(stream.current_features, expected[-1])
+    if got:
+        assert np.array_equal(np.array(got), expected[:cut])
+
+
+def test_reset_forgets_history_but_not_the_rng(lever_upstream):
+    model = StagedPointProcess(n_outputs=2, n_hidden=8, random_state=0).initialize(17, 0.01)
+    stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(0))
+    stream.run(lever_upstream[:300])
+    stream.reset()
+    assert stream.n_bins_seen == 0 and stream.last_probabilities is None
+    assert not stream.current_features.any()
+    _, p = stream.run(lever_upstream[:50], return_probabilities=True)
+    np.testing.assert_allclose(p, model.predict_proba(lever_upstream[:50]), rtol=RTOL, atol=ATOL)
+
+
+def test_raw_weights_constructor_accepts_replica_axis():
+    rng = np.random.default_rng(0)
+    w1, b1, w2, b2 = rng.normal(size=(1, 10, 4)), rng.normal(size=(1, 1, 4)), rng.normal(size=(1, 4, 2)), np.zeros((1, 1, 2))
+    stream = StreamingGenerator(w1, b1, w2, b2, n_spikes=5, rng=np.random.default_rng(0), bin_size=0.01)
+    assert (stream.n_upstream, stream.n_hidden, stream.n_outputs, stream.bin_size) == (2, 4, 2, 0.01)
+    assert stream.step(np.array([True, False])).shape == (2,)
+
+
+def test_saturated_logits_give_probability_zero_without_warnings():
+    w2, b2 = np.zeros((5, 2)), np.array([-200.0, 200.0])
+    stream = StreamingGenerator(None, None, w2, b2, n_spikes=5, rng=np.random.default_rng(0))
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        assert stream.step(np.array([1])).tolist() == [0, 1]
+        assert stream.run(np.ones((3, 1))).tolist() == [[0, 1]] * 3
+    assert stream.last_probabilities.tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (np.array([1, 0]), DataFormatError, r"shape \(3,\)"),
+    (np.array([[1, 0, 0]]), DataFormatError, "Use `run`"),
+    (np.array([1, -1, 0]), DataFormatError, ">= 0"),
+    (np.array([0.5, 0, 0]), DataFormatError, "whole spike counts"),
+    (np.array([np.nan, 0, 0]), DataFormatError, "whole spike counts"),
+    (np.array(["1", "0", "0"]), TypeError, "numeric"),
+])
+def test_step_validates_one_bin(bad, error, match):
+    model = StagedPointProcess(n_outputs=2, n_hidden=4, random_state=0).initialize(3, 0.01)
+    stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(0))
+    with pytest.raises(error, match=match):
+        stream.step(bad)
+    with pytest.raises(DataFormatError, match="3 upstream neurons"):
+        stream.run(np.zeros((4, 2)))
+    assert stream.n_bins_seen == 0
+
+
+def test_constructor_errors():
+    with pytest.raises(TypeError, match="numpy Generator"):
+        StreamingGenerator(None, None, np.zeros((5, 1)), np.zeros(1), rng=0)
+    with pytest.raises(NotFittedError, match="initialize"):
+        StreamingGenerator.from_model(StagedPointProcess(), rng=np.random.default_rng(0))
+    with pytest.raises(DataFormatError, match="multiple of n_spikes=5"):
+        StreamingGenerator(None, None, np.zeros((7, 1)), np.zeros(1), rng=np.random.default_rng(0))
+    with pytest.raises(DataFormatError, match="one row per hidden unit"):
+        StreamingGenerator(np.zeros((5, 3)), np.zeros(3), np.zeros((4, 1)), np.zeros(1), rng=np.random.default_rng(0))
+    with pytest.raises(DataFormatError, match="must hold 1 values"):
+        StreamingGenerator(None, None, np.zeros((5, 1)), np.zeros(2), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="both `w1` and `b1`"):
+        StreamingGenerator(np.zeros((5, 3)), None, np.zeros((3, 1)), np.zeros(1), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="finite"):
+        StreamingGenerator(None, None, np.full((5, 1), np.nan), np.zeros(1), rng=np.random.default_rng(0))
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.parametrize("n_outputs", [2, 15])
+def test_rat01_stream_matches_offline(rlpp_dir, n_outputs):
+    from spikebridge.data import load_rlpp_mat
+
+    upstream = load_rlpp_mat(rlpp_dir / "rat01.mat").upstream_spikes
+    assert upstream.shape[1] == 17
+    model = StagedPointProcess(n_outputs=n_outputs, random_state=0).initialize(17, 0.01)
+    p_offline = model.predict_proba(upstream)
+    features_offline = model.features(upstream)
+    stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(21))
+    n_step = 3000  # bin by bin for the start, then the rest as one chunk, continuing the state
+    spikes, p, features = stream_bins(stream, upstream[:n_step])
+    rest, p_rest = stream.run(upstream[n_step:], return_probabilities=True)
+    assert np.array_equal(features, features_offline[:n_step])
+    assert np.array_equal(stream.current_features, features_offline[-1])
+    p_all = np.concatenate([p, p_rest])
+    np.testing.assert_allclose(p_all, p_offline, rtol=RTOL, atol=ATOL)
+    offline = model.sample(upstream, np.random.default_rng(21))
+    draws = np.random.default_rng(21).random(p_offline.shape)
+    assert_same_spikes(np.concatenate([spikes, rest]), offline, draws, p_offline)

@@ -47,16 +47,20 @@ def upstream_bins(n_bins: int) -> tuple[np.ndarray, str]:
         if len(up) >= n_bins + WARMUP:
             return up[: n_bins + WARMUP], "rat01.mat"
     rng = np.random.default_rng(0)
-    return (rng.random((n_bins + WARMUP, N_UPSTREAM)) < 10 * BIN_SIZE).astype(np.uint8), "bernoulli_10hz_seed0"
+    spikes = (rng.random((n_bins + WARMUP, N_UPSTREAM)) < 10 * BIN_SIZE).astype(np.uint8)
+    return spikes, "bernoulli_10hz_seed0"
 
 
 def percentiles_us(ns: list[int] | np.ndarray) -> dict[str, float]:
+    """Summarise nanosecond timings in microseconds."""
     arr = np.asarray(ns, dtype=np.float64) / 1000.0
-    return {"p50_us": round(float(np.percentile(arr, 50)), 2), "p99_us": round(float(np.percentile(arr, 99)), 2),
+    return {"p50_us": round(float(np.percentile(arr, 50)), 2),
+            "p99_us": round(float(np.percentile(arr, 99)), 2),
             "mean_us": round(float(arr.mean()), 2), "max_us": round(float(arr.max()), 2)}
 
 
 def time_stream(model: StagedPointProcess, upstream: np.ndarray) -> dict:
+    """Time step() per bin, run() on the whole chunk, and the offline predict_proba baseline."""
     stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(1))
     clock = time.perf_counter_ns
     timings = np.empty(len(upstream), dtype=np.int64)
@@ -106,7 +110,8 @@ def time_bridge(model: StagedPointProcess, upstream: np.ndarray, n_bins: int) ->
     import tempfile
 
     stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(2))
-    lines = b"".join(json.dumps({"upstream": row.tolist()}).encode() + b"\n" for row in upstream[: n_bins + WARMUP])
+    rows = upstream[: n_bins + WARMUP]
+    lines = b"".join(json.dumps({"upstream": row.tolist()}).encode() + b"\n" for row in rows)
     with tempfile.TemporaryDirectory() as tmp, BridgeServer(stream).start() as server:
         path = os.path.join(tmp, "bins.jsonl")
         with open(path, "wb") as file:
@@ -122,6 +127,7 @@ def time_bridge(model: StagedPointProcess, upstream: np.ndarray, n_bins: int) ->
 
 
 def main() -> None:
+    """Run every measurement, print the table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-bins", type=int, default=20_000)
     parser.add_argument("--bridge-bins", type=int, default=5_000)
@@ -142,8 +148,8 @@ def main() -> None:
         print(f"{'step(), ' + n_outputs + ' outputs':<38}{row['p50_us']:>10.1f}{row['p99_us']:>10.1f}"
               f"{row['offline_predict_proba_per_bin_us']:>16.3f}{row['p50_over_offline_per_bin']:>13.1f}")
     for n_outputs, row in sizes.items():
-        print(f"{'run() on the whole chunk, ' + n_outputs + ' outputs':<38}{row['run_chunk_per_bin_us']:>10.2f}"
-              f"{'(per bin)':>10}")
+        label = f"run() on the whole chunk, {n_outputs} outputs"
+        print(f"{label:<38}{row['run_chunk_per_bin_us']:>10.2f}{'(per bin)':>10}")
     print(f"{'bridge round trip, 2 outputs':<38}{bridge['p50_us']:>10.1f}{bridge['p99_us']:>10.1f}")
 
     result = {

@@ -157,7 +157,8 @@ def test_load_two_clients_with_malformed_messages(model):
                 lines = [json.dumps({"upstream": row.tolist(), "id": f"{name}{batch}.{i}"}).encode()
                          for i, row in enumerate(up[:n_single])]
                 lines.insert(batch % n_single, MALFORMED[batch % len(MALFORMED)])
-                lines.append(json.dumps({"upstream": up[n_single:].tolist(), "id": f"{name}{batch}.chunk"}).encode())
+                chunk = {"upstream": up[n_single:].tolist(), "id": f"{name}{batch}.chunk"}
+                lines.append(json.dumps(chunk).encode())
                 lines.insert(len(lines) // 2, MALFORMED[(batch + 5) % len(MALFORMED)])
                 client.send(*lines)
                 for line, reply in zip(lines, client.receive(len(lines))):

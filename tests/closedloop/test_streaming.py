@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -12,6 +13,7 @@ from spikebridge.closedloop import StreamingGenerator
 from spikebridge.exceptions import DataFormatError, NotFittedError
 from spikebridge.features.history import last_spikes_exponential
 from spikebridge.models.generator import BernoulliGLM, StagedPointProcess
+from spikebridge.models.network import PointProcessNetwork
 from spikebridge.simulate import simulate_lever_task
 
 # the offline network accumulates in float32 (torch/MKL, torch's exp); the stream in float64 -> float32
@@ -37,8 +39,9 @@ def stream_bins(stream, upstream):
 def assert_same_spikes(streamed, offline, draws, p_offline):
     """Spikes must match; any mismatch must be a draw within TIE of p (none occur with these seeds)."""
     mismatch = streamed != offline
-    assert np.all(np.abs(draws - p_offline)[mismatch] < TIE), f"{int(mismatch.sum())} spikes differ away from ties"
-    assert not mismatch.any(), f"{int(mismatch.sum())} near-tie spikes differ (float32 rounding); seeds chosen to avoid it"
+    n = int(mismatch.sum())
+    assert np.all(np.abs(draws - p_offline)[mismatch] < TIE), f"{n} spikes differ away from ties"
+    assert not mismatch.any(), f"{n} near-tie spikes differ (float32 rounding); seeds chosen to avoid it"
 
 
 @pytest.mark.parametrize("n_outputs, n_hidden", [(2, 64), (15, 64), (3, 0)])
@@ -65,7 +68,8 @@ def test_run_equals_step_for_any_chunking(lever_upstream):
     n = len(lever_upstream)
     cuts = [0, 1, 2, 37, 38, 500, n // 2, n - 1, n]
     assert n > 1000
-    out, probs = zip(*(chunked.run(lever_upstream[a:b], return_probabilities=True) for a, b in zip(cuts, cuts[1:])))
+    out, probs = zip(*(chunked.run(lever_upstream[a:b], return_probabilities=True)
+                       for a, b in zip(cuts, cuts[1:])))
     assert np.array_equal(np.concatenate(out), spikes)
     assert np.array_equal(np.concatenate(probs), p)  # float64 accumulation: independent of the chunking
     assert np.array_equal(chunked.current_features, stepped.current_features)
@@ -98,6 +102,36 @@ def test_incremental_features_equal_offline(upstream, n_spikes, time_constant, c
         assert np.array_equal(np.array(got), expected[:cut])
 
 
+@pytest.mark.skipif(not hasattr(PointProcessNetwork, "standardize_inputs"),
+                    reason="this PointProcessNetwork does not standardise its inputs")
+def test_stream_applies_the_networks_input_standardisation(lever_upstream):
+    model = StagedPointProcess(n_outputs=3, n_hidden=16, random_state=4).initialize(17, 0.01)
+    model.network_.standardize_inputs(torch.from_numpy(model.features(lever_upstream[:2000])))
+    stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(8))
+    spikes, p, _ = stream_bins(stream, lever_upstream)
+    p_offline = model.predict_proba(lever_upstream)
+    np.testing.assert_allclose(p, p_offline, rtol=RTOL, atol=ATOL)
+    draws = np.random.default_rng(8).random(p_offline.shape)
+    assert_same_spikes(spikes, model.sample(lever_upstream, np.random.default_rng(8)), draws, p_offline)
+
+
+def test_raw_standardisation_matches_a_torch_reference(lever_upstream):
+    rng = np.random.default_rng(3)
+    w1, b1 = rng.normal(size=(85, 8)).astype(np.float32), rng.normal(size=8).astype(np.float32)
+    w2, b2 = rng.normal(size=(8, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)
+    mean, scale = rng.random(85).astype(np.float32), (0.5 + rng.random(85)).astype(np.float32)
+    stream = StreamingGenerator(w1, b1, w2, b2, rng=np.random.default_rng(0), input_mean=mean,
+                                input_scale=scale)
+    _, p = stream.run(lever_upstream, return_probabilities=True)
+    features = torch.from_numpy(last_spikes_exponential(lever_upstream))
+    x = (features - torch.from_numpy(mean)) / torch.from_numpy(scale)
+    h = torch.sigmoid(x @ torch.from_numpy(w1) + torch.from_numpy(b1))
+    expected = torch.sigmoid(h @ torch.from_numpy(w2) + torch.from_numpy(b2)).double().numpy()
+    np.testing.assert_allclose(p, expected, rtol=RTOL, atol=ATOL)
+    with pytest.raises(ValueError, match="non-zero"):
+        StreamingGenerator(w1, b1, w2, b2, rng=np.random.default_rng(0), input_scale=np.zeros(85))
+
+
 def test_reset_forgets_history_but_not_the_rng(lever_upstream):
     model = StagedPointProcess(n_outputs=2, n_hidden=8, random_state=0).initialize(17, 0.01)
     stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(0))
@@ -111,7 +145,8 @@ def test_reset_forgets_history_but_not_the_rng(lever_upstream):
 
 def test_raw_weights_constructor_accepts_replica_axis():
     rng = np.random.default_rng(0)
-    w1, b1, w2, b2 = rng.normal(size=(1, 10, 4)), rng.normal(size=(1, 1, 4)), rng.normal(size=(1, 4, 2)), np.zeros((1, 1, 2))
+    w1, b1 = rng.normal(size=(1, 10, 4)), rng.normal(size=(1, 1, 4))
+    w2, b2 = rng.normal(size=(1, 4, 2)), np.zeros((1, 1, 2))
     stream = StreamingGenerator(w1, b1, w2, b2, n_spikes=5, rng=np.random.default_rng(0), bin_size=0.01)
     assert (stream.n_upstream, stream.n_hidden, stream.n_outputs, stream.bin_size) == (2, 4, 2, 0.01)
     assert stream.step(np.array([True, False])).shape == (2,)
@@ -153,11 +188,13 @@ def test_constructor_errors():
     with pytest.raises(DataFormatError, match="multiple of n_spikes=5"):
         StreamingGenerator(None, None, np.zeros((7, 1)), np.zeros(1), rng=np.random.default_rng(0))
     with pytest.raises(DataFormatError, match="one row per hidden unit"):
-        StreamingGenerator(np.zeros((5, 3)), np.zeros(3), np.zeros((4, 1)), np.zeros(1), rng=np.random.default_rng(0))
+        StreamingGenerator(np.zeros((5, 3)), np.zeros(3), np.zeros((4, 1)), np.zeros(1),
+                           rng=np.random.default_rng(0))
     with pytest.raises(DataFormatError, match="must hold 1 values"):
         StreamingGenerator(None, None, np.zeros((5, 1)), np.zeros(2), rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="both `w1` and `b1`"):
-        StreamingGenerator(np.zeros((5, 3)), None, np.zeros((3, 1)), np.zeros(1), rng=np.random.default_rng(0))
+        StreamingGenerator(np.zeros((5, 3)), None, np.zeros((3, 1)), np.zeros(1),
+                           rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="finite"):
         StreamingGenerator(None, None, np.full((5, 1), np.nan), np.zeros(1), rng=np.random.default_rng(0))
 

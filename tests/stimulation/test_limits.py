@@ -22,7 +22,8 @@ def test_default_limits_are_conservative_and_derived():
     assert 25.0 < limits.shannon_max_charge_nc < 25.3  # 2000 µm² at k = 1.5
     assert limits.max_allowed_charge_per_phase_nc == limits.shannon_max_charge_nc  # tighter than 30 nC
     assert math.isclose(limits.charge_density_uc_per_cm2(10.0), 10e-3 / 2e-5)
-    assert set(limits.to_dict()) >= {"max_pulse_rate_hz", "shannon_max_charge_nc", "max_allowed_charge_per_phase_nc"}
+    derived = {"max_pulse_rate_hz", "shannon_max_charge_nc", "max_allowed_charge_per_phase_nc"}
+    assert set(limits.to_dict()) >= derived
 
 
 @pytest.mark.parametrize("kwargs, expectation", [
@@ -62,7 +63,8 @@ def test_pulse_is_charge_balanced_by_construction():
     (PulseParameters(amplitude_ua=100, phase_width_us=270), SafetyLimits(), "Shannon limit"),
     (PulseParameters(amplitude_ua=20, phase_width_us=200), SafetyLimits(max_charge_per_second_nc=3.0),
      "none could ever be delivered"),
-    (PulseParameters(phase_width_us=3000), SafetyLimits(electrode_area_mm2=100.0, max_charge_per_phase_nc=1e3),
+    (PulseParameters(phase_width_us=3000),
+     SafetyLimits(electrode_area_mm2=100.0, max_charge_per_phase_nc=1e3),
      "overlap"),
 ])
 def test_check_pulse_refuses_unsafe_parameters(pulse, limits, match):

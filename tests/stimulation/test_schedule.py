@@ -54,7 +54,8 @@ def reference_admission(request_times, charge, limits, max_delay_us):
 
     out = []
     for r in request_times:
-        candidates = sorted({r, *(d + WINDOW_US for d in delivered), *([delivered[-1] + ipi] if delivered else [])})
+        after_interval = [delivered[-1] + ipi] if delivered else []
+        candidates = sorted({r, *(d + WINDOW_US for d in delivered), *after_interval})
         s = next((c for c in candidates if c >= r and admissible(c)), None)
         if s is not None and s - r <= max_delay_us:
             delivered.append(s)
@@ -66,7 +67,7 @@ def reference_admission(request_times, charge, limits, max_delay_us):
 
 @st.composite
 def spike_trains(draw, max_bins, max_channels, max_count=2):
-    """Arbitrary small spike trains: element-wise from hypothesis, or dense Bernoulli trains from a drawn seed."""
+    """Small spike trains: element-wise from hypothesis, or dense Bernoulli trains from a drawn seed."""
     n_bins, n_channels = draw(st.integers(1, max_bins)), draw(st.integers(1, max_channels))
     if draw(st.booleans()):
         return draw(arrays(np.uint8, (n_bins, n_channels), elements=st.integers(0, max_count)))
@@ -142,7 +143,8 @@ def test_no_schedule_breaks_a_limit(spikes, bin_size, limits, pulse, policy, max
 @settings(max_examples=100, deadline=None)
 @given(
     spikes=spike_trains(600, 1, max_count=1),
-    limits=st.builds(SafetyLimits, max_pulse_rate_hz=st.integers(1, 40), min_interpulse_interval_ms=st.floats(0.5, 20),
+    limits=st.builds(SafetyLimits, max_pulse_rate_hz=st.integers(1, 40),
+                     min_interpulse_interval_ms=st.floats(0.5, 20),
                      max_charge_per_second_nc=st.floats(4.0, 400.0)),
     max_delay_ms=st.floats(0, 30),
     bin_us=st.sampled_from([2000, 5000, 10_000]),
@@ -175,7 +177,8 @@ def test_rate_limit_counts_and_reasons():
     assert delayed.time_us[delayed.channel == 0].tolist() == list(range(0, 250_000, 5000)) + [1_000_000]
     assert delayed.report.delayed_by_reason["min_interpulse_interval"].tolist() == [49, 49]
     assert delayed.report.delayed_by_reason["max_pulse_rate"].tolist() == [1, 1]
-    assert np.all(delayed.delay_us[delayed.channel == 0][1:] == 2000) and delayed.report.total_delay_us.tolist() == [100_000] * 2
+    assert np.all(delayed.delay_us[delayed.channel == 0][1:] == 2000)
+    assert delayed.report.total_delay_us.tolist() == [100_000] * 2
     assert set(report.to_dict()["total"]) >= {"requested", "delivered", "dropped", "delayed"}
 
 
@@ -241,8 +244,9 @@ def test_a_hand_made_unsafe_schedule_cannot_be_built():
     unbalanced = dict(fields, anodic_charge_nc=fields["anodic_charge_nc"] * 0.5)
     with pytest.raises(ValueError, match="charge-balanced"):
         StimulationSchedule(**unbalanced)
-    hot = dict(fields, amplitude_ua=np.array([200.0]), charge_nc=np.array([40.0]), cathodic_charge_nc=np.array([40.0]),
-               anodic_charge_nc=np.array([40.0]))
+    forty = np.array([40.0])
+    hot = dict(fields, amplitude_ua=np.array([200.0]), charge_nc=forty, cathodic_charge_nc=forty,
+               anodic_charge_nc=forty)
     with pytest.raises(ValueError, match="nC per phase"):
         StimulationSchedule(**hot)
 

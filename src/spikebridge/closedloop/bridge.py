@@ -61,7 +61,9 @@ def _check_loopback(host: object) -> str:
     try:
         address = ipaddress.ip_address(name)
     except ValueError:
-        raise ValueError(f"`host` must be a loopback IP address such as '127.0.0.1' or '::1'; got host={host!r}.") from None
+        raise ValueError(
+            f"`host` must be a loopback IP address such as '127.0.0.1' or '::1'; got host={host!r}."
+        ) from None
     if not address.is_loopback:
         raise ValueError(
             f"The bridge listens on loopback addresses only (127.0.0.0/8 or ::1); got host={host!r}. "
@@ -159,7 +161,9 @@ class BridgeServer:
                     f"{generator.n_outputs} outputs; build PulseGate({generator.n_outputs}, ...)."
                 )
             if generator.bin_size is None:
-                raise ValueError("Pulses need the generator's bin_size; build it with bin_size=... or from_model.")
+                raise ValueError(
+                    "Pulses need the generator's bin_size; build it with bin_size=... or with from_model."
+                )
         self.generator = generator
         self.pulse_gate = pulse_gate
         self.max_line_bytes = int(max_line_bytes)
@@ -261,7 +265,8 @@ class BridgeServer:
             elif "upstream" in message:
                 reply = self._spikes(message["upstream"])
             else:
-                reply = 'a request needs "upstream" (one bin or a list of bins) or "command" ("info", "reset")'
+                reply = ('a request needs "upstream" (one bin or a list of bins) or "command" '
+                         '("info", "reset")')
         except Exception as exc:  # pragma: no cover - a bug must not stop the service
             reply = f"internal error: {type(exc).__name__}: {exc}"
         if isinstance(reply, str):
@@ -300,7 +305,8 @@ class BridgeServer:
             return f'"upstream" rows must all hold {n_up} values'
         expected = (len(upstream), n_up) if chunk else (n_up,)
         if arr.shape != expected:
-            return f'"upstream" must have shape {list(expected)} ({n_up} upstream neurons per bin); got {list(arr.shape)}'
+            return (f'"upstream" must have shape {list(expected)} ({n_up} upstream neurons per bin); '
+                    f"got {list(arr.shape)}")
         if arr.dtype.kind not in "iu" or not np.all((arr == 0) | (arr == 1)):
             return '"upstream" values must be the integers 0 or 1'
         return arr
@@ -401,7 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from spikebridge.models.generator import StagedPointProcess
     from spikebridge.stimulation import PulseParameters, SafetyLimits
 
-    parser = argparse.ArgumentParser(prog="python -m spikebridge.closedloop", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m spikebridge.closedloop",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a .npz written by StagedPointProcess.save")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
@@ -411,7 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--phase-width-us", type=float, default=PulseParameters.phase_width_us)
     parser.add_argument("--policy", choices=("drop", "delay"), default="drop")
     args = parser.parse_args(argv)
-    generator = StreamingGenerator.from_model(StagedPointProcess.load(args.model), rng=np.random.default_rng(args.seed))
+    model = StagedPointProcess.load(args.model)
+    generator = StreamingGenerator.from_model(model, rng=np.random.default_rng(args.seed))
     gate = None
     if args.pulses:
         gate = PulseGate(generator.n_outputs, pulse=PulseParameters(amplitude_ua=args.amplitude_ua,

@@ -18,8 +18,11 @@ drifts away from the offline float32 values; it is not used.
 
 Probabilities
 -------------
-Each layer's pre-activation is accumulated in float64 from the float32 features and weights (every
-product of two float32 numbers is exact in float64) and rounded to float32 before the float32 sigmoid.
+If the network standardises its inputs (``input_mean`` and ``input_scale`` in its state), the features
+are standardised in float32 exactly as torch does, ``(x - mean) / scale`` (IEEE subtraction and
+division are correctly rounded, so this step is bit-identical too). Each layer's pre-activation is
+accumulated in float64 from the float32 inputs and weights (every product of two float32 numbers is
+exact in float64) and rounded to float32 before the float32 sigmoid.
 The result therefore does not depend on the BLAS kernel or on how the stream is cut: :meth:`step` bin by
 bin and :meth:`run` on chunks of any size give ``np.array_equal`` probabilities. Against the offline
 :meth:`~spikebridge.models.generator.StagedPointProcess.predict_proba`, which accumulates in float32 in
@@ -48,7 +51,6 @@ from spikebridge.exceptions import DataFormatError, NotFittedError
 __all__ = ["StreamingGenerator"]
 
 _BLOCK_BINS = 4096  # run() works through long chunks in blocks of this many bins
-
 
 
 def _sigmoid32_(z: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -81,8 +83,7 @@ def _as_bias(value: ArrayLike, name: str, size: int) -> NDArray[np.float32]:
     if arr.size != size or (arr.ndim > 1 and arr.shape[-1] != size):
         raise DataFormatError(
             f"`{name}` must hold {size} values (shape ({size},), (1, {size}) or (1, 1, {size})) to "
-            "match the weights; "
-            f"got shape {arr.shape}."
+            f"match the weights; got shape {arr.shape}."
         )
     return _finite32(arr.reshape(size), name)
 
@@ -92,7 +93,10 @@ def _finite32(arr: NDArray, name: str) -> NDArray[np.float32]:
         raise TypeError(f"`{name}` must be a numeric array; got dtype {arr.dtype}.")
     out = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.all(np.isfinite(out)):
-        raise ValueError(f"`{name}` has NaN or infinite values (or values beyond float32); the network needs finite weights.")
+        raise ValueError(
+            f"`{name}` has NaN or infinite values (or values beyond float32); the network needs finite "
+            "weights."
+        )
     return out
 
 
@@ -123,6 +127,9 @@ class StreamingGenerator:
         Source of every spike draw (``np.random.default_rng(seed)``).
     bin_size :
         Bin width in seconds (needed only to time stimulation pulses), or None.
+    input_mean, input_scale :
+        Input standardisation, ``n_features`` values each: the network reads
+        ``(x - input_mean) / input_scale`` (float32). None: no standardisation.
 
     Attributes
     ----------
@@ -153,6 +160,8 @@ class StreamingGenerator:
         time_constant: float = 150.0,
         rng: np.random.Generator,
         bin_size: float | None = None,
+        input_mean: ArrayLike | None = None,
+        input_scale: ArrayLike | None = None,
     ) -> None:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(
@@ -175,8 +184,7 @@ class StreamingGenerator:
             if w2_.shape[0] != self.n_hidden:
                 raise DataFormatError(
                     f"`w2` must have one row per hidden unit: w1 has {self.n_hidden} hidden units but "
-                    "w2 has shape "
-                    f"{w2_.shape}."
+                    f"w2 has shape {w2_.shape}."
                 )
             b1_ = _as_bias(b1, "b1", self.n_hidden)
             self._w1, self._b1 = w1_, b1_
@@ -185,14 +193,21 @@ class StreamingGenerator:
         if n_features % self.n_spikes:
             raise DataFormatError(
                 f"The network has {n_features} input features, which is not a multiple of "
-                f"n_spikes={self.n_spikes}; "
-                "pass the `n_spikes` the model was built with."
+                f"n_spikes={self.n_spikes}; pass the `n_spikes` the model was built with."
             )
         self.n_features = int(n_features)
         self.n_upstream = self.n_features // self.n_spikes
         self.n_outputs = int(w2_.shape[1])
         self._w2, self._b2 = w2_, _as_bias(b2, "b2", self.n_outputs)
         self._w2x = np.vstack([self._w2, self._b2[None, :]]).astype(np.float64)
+        self._input_mean = self._input_scale = None
+        if input_mean is not None or input_scale is not None:
+            mean = np.zeros(self.n_features) if input_mean is None else input_mean
+            scale = np.ones(self.n_features) if input_scale is None else input_scale
+            self._input_mean = _as_bias(mean, "input_mean", self.n_features)
+            self._input_scale = _as_bias(scale, "input_scale", self.n_features)
+            if np.any(self._input_scale == 0):
+                raise ValueError("`input_scale` must be non-zero everywhere (constant features use scale 1).")
         self._slots = np.arange(self.n_spikes)
         shape = (self.n_upstream, self.n_spikes)
         self._buf = {  # preallocated work arrays of step()
@@ -217,15 +232,14 @@ class StreamingGenerator:
         Returns
         -------
         stream :
-            A generator with copies of the model's weights (later training of ``model`` does not change it),
-            its ``n_spikes``, ``time_constant`` and ``bin_size_``.
+            A generator with copies of the model's weights and input standardisation (later training of
+            ``model`` does not change it), its ``n_spikes``, ``time_constant`` and ``bin_size_``.
         """
         network = getattr(model, "network_", None)
         if network is None:
             raise NotFittedError(
                 f"This {type(model).__name__} has no network yet. Call 'initialize' and train it, or "
-                "'load' one, "
-                "before streaming it."
+                "'load' one, before streaming it."
             )
         if network.n_replicas != 1:
             raise ValueError(
@@ -235,6 +249,7 @@ class StreamingGenerator:
         return cls(
             params.get("w1"), params.get("b1"), params["w2"], params["b2"], n_spikes=model.n_spikes,
             time_constant=model.time_constant, rng=rng, bin_size=getattr(model, "bin_size_", None),
+            input_mean=params.get("input_mean"), input_scale=params.get("input_scale"),
         )
 
     # ------------------------------------------------------------------ state
@@ -242,13 +257,14 @@ class StreamingGenerator:
         """Forget all upstream history (as if no upstream neuron had fired yet); the rng is left as it is."""
         self._ages = np.zeros((self.n_upstream, self.n_spikes), dtype=np.int64)
         self._n_seen = np.zeros(self.n_upstream, dtype=np.int64)
-        self._valid = np.zeros((self.n_upstream, self.n_spikes), dtype=np.float64)  # 1.0 where a slot holds a spike
+        # 1.0 where a slot holds a spike, else 0.0
+        self._valid = np.zeros((self.n_upstream, self.n_spikes), dtype=np.float64)
         self.n_bins_seen = 0
         self.last_probabilities: NDArray[np.float64] | None = None
 
     @property
     def current_features(self) -> NDArray[np.float32]:
-        """Features of the last processed bin, shape ``(n_upstream * n_spikes,)``, neuron-major, float32."""
+        """Features of the last processed bin, ``(n_upstream * n_spikes,)``, float32, unstandardised."""
         if self.n_bins_seen == 0:
             return np.zeros(self.n_features, dtype=np.float32)
         return self._features_from_ages(self._ages, self._slots[None, :] < self._n_seen[:, None]).reshape(-1)
@@ -339,14 +355,18 @@ class StreamingGenerator:
             np.less(self._slots, self._n_seen[:, None], out=buf["valid"])
             np.copyto(self._valid, buf["valid"])
         self.n_bins_seen += 1
-        # features, exactly as last_spikes_exponential computes them: exp(-lag / time_constant), cast to float32
+        # features as last_spikes_exponential computes them: exp(-lag / time_constant), cast to float32
         np.negative(ages, out=buf["neg_ages"])
         np.true_divide(buf["neg_ages"], self.time_constant, out=buf["exp"])
         np.exp(buf["exp"], out=buf["exp"])
         buf["exp"] *= self._valid  # x * 1.0 == x, x * 0.0 == 0: the same as np.where(valid, x, 0)
-        np.copyto(buf["features"], buf["exp"].reshape(-1), casting="same_kind")
+        features = buf["features"]
+        np.copyto(features, buf["exp"].reshape(-1), casting="same_kind")
+        if self._input_mean is not None:
+            features -= self._input_mean
+            features /= self._input_scale
         x = buf["x"]
-        np.copyto(x[:-1], buf["features"])  # float32 -> float64 is exact; x[-1] == 1 carries the bias
+        np.copyto(x[:-1], features)  # float32 -> float64 is exact; x[-1] == 1 carries the bias
         with np.errstate(over="ignore", under="ignore"):
             if self._w1 is not None:
                 np.matmul(x, self._w1x, out=buf["z1"])
@@ -358,7 +378,7 @@ class StreamingGenerator:
         return (self.rng.random(self.n_outputs) < p).astype(np.uint8)
 
     def _features_from_ages(self, ages: NDArray[np.int64], valid: NDArray[np.bool_]) -> NDArray[np.float32]:
-        # the same operations as last_spikes_exponential: exp(-lag / time_constant) in float64, cast to float32
+        # the operations of last_spikes_exponential: exp(-lag / time_constant) in float64, cast to float32
         return np.where(valid, np.exp(-ages / self.time_constant), 0.0).astype(np.float32)
 
     def _chunk_features(self, spiked: NDArray[np.bool_]) -> NDArray[np.float32]:
@@ -387,7 +407,9 @@ class StreamingGenerator:
         return self._features_from_ages(ages, valid).reshape(n_bins, self.n_features)
 
     def _probabilities(self, features: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Probabilities of a chunk, shape ``(n_bins, n_outputs)``, float32; the same arithmetic as :meth:`_step`."""
+        """Probabilities of a chunk, ``(n_bins, n_outputs)``, float32; the arithmetic of :meth:`_step`."""
+        if self._input_mean is not None:
+            features = (features - self._input_mean) / self._input_scale
         ones = np.ones((len(features), 1))
         x = np.hstack([features.astype(np.float64), ones])
         with np.errstate(over="ignore", under="ignore"):

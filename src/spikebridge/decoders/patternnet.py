@@ -80,7 +80,7 @@ class WindowMLPDecoder(SpikeDecoder):
         folded_b = b1 + w1 @ (input_ymin - offset * gain)
         # conv1d cross-correlates: kernel index k multiplies s(t - (H - k)), so reverse the lag axis.
         kernel = folded_w.reshape(n_hidden, self.history_bins + 1, n_neurons)[:, ::-1, :]
-        self._kernel = torch.tensor(np.ascontiguousarray(kernel.transpose(0, 2, 1)), dtype=torch.float32)
+        self._kernel = torch.tensor(kernel.transpose(0, 2, 1).copy(order="C"), dtype=torch.float32)
         self._bias1 = torch.tensor(folded_b, dtype=torch.float32)
         self._w2 = torch.tensor(w2, dtype=torch.float32)
         self._b2 = torch.tensor(b2, dtype=torch.float32)

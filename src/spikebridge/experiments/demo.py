@@ -24,11 +24,11 @@ from spikebridge.decoders.continuous import WienerDecoder
 from spikebridge.decoders.fitted import WindowClassifierDecoder
 from spikebridge.decoders.ranking import rank_neurons_by_information
 from spikebridge.experiments.biomimicry import biomimicry_summary
+from spikebridge.experiments.ceilings import upstream_label_ceiling, upstream_velocity_ceiling
 from spikebridge.experiments.reproduce import trial_classes
 from spikebridge.features.history import last_spikes_exponential
 from spikebridge.metrics.success import time_bin_success, trial_success, velocity_r2
 from spikebridge.models.network import PointProcessNetwork
-from spikebridge.training.classifier import ClassifierConfig, fit_label_classifier, predict_labels
 from spikebridge.training.dataset import FlatTrials
 from spikebridge.training.reinforce import ReinforceConfig, train_reinforce
 from spikebridge.training.supervised import SupervisedConfig, fit_supervised_trials
@@ -189,9 +189,9 @@ def run_demo(
                 decoded[name], test_trials.targets.numpy(), test_labels > 0)))]}
         methods[name]["train_seconds"] = [seconds]
     if config.task == "lever":
-        methods["upstream_ceiling"] = _upstream_ceiling(train_trials, test_trials, healthy.n_classes, int(seeds[7]))
+        methods["upstream_ceiling"] = upstream_label_ceiling(train_trials, test_trials, healthy.n_classes, int(seeds[7]))
     else:
-        methods["upstream_ceiling"] = _upstream_velocity_ceiling(train_trials, test_trials)
+        methods["upstream_ceiling"] = upstream_velocity_ceiling(train_trials, test_trials)
     biomimicry = {
         "rl": biomimicry_summary(rl_spikes, test_labels, test_trial_ids, healthy.bin_size, recorded=true_spikes),
         "sl": biomimicry_summary(sl_spikes, test_labels, test_trial_ids, healthy.bin_size, recorded=true_spikes),
@@ -240,39 +240,6 @@ def run_demo(
     atomic_write_json(out_dir / "config.json", asdict(config))
     atomic_write_json(out_dir / "results.json", results)
     return results
-
-
-def _upstream_ceiling(train_trials: FlatTrials, test_trials: FlatTrials, n_classes: int, seed: int) -> dict:
-    rng = np.random.default_rng(seed)
-    held = np.zeros(train_trials.n_trials, dtype=bool)
-    held[rng.choice(train_trials.n_trials, size=max(1, train_trials.n_trials // 5), replace=False)] = True
-    fit_rows = torch.from_numpy(np.flatnonzero(~held[train_trials.trial_index]))
-    val_rows = torch.from_numpy(np.flatnonzero(held[train_trials.trial_index]))
-    t0 = time.perf_counter()
-    model = fit_label_classifier(
-        train_trials.features[fit_rows], train_trials.labels[fit_rows],
-        (train_trials.features[val_rows], train_trials.labels[val_rows]), n_classes,
-        ClassifierConfig(seed=seed % 2**31),
-    )
-    predicted = predict_labels(model, test_trials.features)
-    labels = test_trials.labels.numpy()
-    return {
-        "time_bin_success": [float(time_bin_success(predicted, labels))],
-        "trial_success": [float(trial_success(predicted, labels, test_trials.trial_index))],
-        "train_seconds": [time.perf_counter() - t0],
-    }
-
-
-def _upstream_velocity_ceiling(train_trials: FlatTrials, test_trials: FlatTrials) -> dict:
-    """Ridge regression from the same upstream features straight to the velocity."""
-    t0 = time.perf_counter()
-    mask = (train_trials.labels > 0).numpy()
-    x = np.c_[train_trials.features.numpy()[mask], np.ones(mask.sum())]
-    y = train_trials.targets.numpy()[mask]
-    weights = np.linalg.solve(x.T @ x + 1e-2 * np.eye(x.shape[1]), x.T @ y)
-    test_x = np.c_[test_trials.features.numpy(), np.ones(test_trials.n_rows)]
-    r2 = velocity_r2(test_x @ weights, test_trials.targets.numpy(), (test_trials.labels > 0).numpy())
-    return {"velocity_r2": [float(r2)], "train_seconds": [time.perf_counter() - t0]}
 
 
 def describe_decoder(decoder: SpikeDecoder) -> str:

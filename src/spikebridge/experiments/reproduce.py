@@ -18,10 +18,10 @@ from spikebridge.data.folds import trial_folds
 from spikebridge.data.recording import Recording
 from spikebridge.data.windows import trial_windows
 from spikebridge.decoders.base import SpikeDecoder
+from spikebridge.experiments.ceilings import upstream_label_ceiling
 from spikebridge.features.history import last_spikes_exponential
 from spikebridge.metrics.success import time_bin_success, trial_success
 from spikebridge.models.network import PointProcessNetwork
-from spikebridge.training.classifier import ClassifierConfig, fit_label_classifier, predict_labels
 from spikebridge.training.dataset import FlatTrials
 from spikebridge.training.paper import PaperReinforceConfig, train_reinforce_paper
 from spikebridge.training.reinforce import ReinforceConfig, train_reinforce
@@ -167,24 +167,8 @@ def _run_fold(
             spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
             finish("sl", spikes, seconds)
     # upstream-information ceiling: same features, label read directly
-    start = time.perf_counter()
-    rng = np.random.default_rng(int(seeds[7]))
-    held = np.zeros(train_trials.n_trials, dtype=bool)
-    held[rng.choice(train_trials.n_trials, size=max(1, train_trials.n_trials // 5), replace=False)] = True
-    fit_rows = torch.from_numpy(np.flatnonzero(~held[train_trials.trial_index]))
-    val_rows = torch.from_numpy(np.flatnonzero(held[train_trials.trial_index]))
-    classifier = fit_label_classifier(
-        train_trials.features[fit_rows], train_trials.labels[fit_rows],
-        (train_trials.features[val_rows], train_trials.labels[val_rows]), recording.n_classes,
-        ClassifierConfig(seed=int(seeds[7]) % 2**31),
-    )
-    predicted = predict_labels(classifier, test_trials.features)
-    labels = test_trials.labels.numpy()
-    result["upstream_ceiling"] = {
-        "time_bin_success": float(time_bin_success(predicted, labels)),
-        "trial_success": float(trial_success(predicted, labels, test_trials.trial_index)),
-        "train_seconds": time.perf_counter() - start,
-    }
+    ceiling = upstream_label_ceiling(train_trials, test_trials, recording.n_classes, int(seeds[7]))
+    result["upstream_ceiling"] = {key: values[0] for key, values in ceiling.items()}
     return result
 
 

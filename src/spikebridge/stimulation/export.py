@@ -79,7 +79,8 @@ def write_csv(schedule: StimulationSchedule, path: str | os.PathLike[str]) -> Pa
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    values = [np.asarray(v).astype(int) if k == "cathodic_first" else np.asarray(v) for k, v in columns.items()]
+    values = [np.asarray(v).astype(int) if k == "cathodic_first" else np.asarray(v)
+              for k, v in columns.items()]
     for row in zip(*(v.tolist() for v in values)):
         writer.writerow([repr(x) if isinstance(x, float) else x for x in row])
     return atomic_write_text(path, buffer.getvalue())

@@ -56,7 +56,7 @@ def shannon_max_charge_nc(electrode_area_mm2: float, k: float = 1.5) -> float:
 
 
 def shannon_k(charge_nc: float, electrode_area_mm2: float) -> float:
-    """The Shannon ``k`` of a pulse: ``log10(D) + log10(Q)`` with ``Q`` in µC and ``D = Q/A`` in µC/cm².
+    """Compute the Shannon ``k`` of a pulse: ``log10(D) + log10(Q)``, ``Q`` in µC, ``D = Q/A`` in µC/cm².
 
     Examples
     --------
@@ -178,7 +178,7 @@ class SafetyLimits:
             )
 
     def to_dict(self) -> dict[str, float]:
-        """The fields plus the derived per-phase limits, for reports and files."""
+        """Return the fields plus the derived per-phase limits, for reports and files."""
         out = asdict(self)
         out.update(shannon_max_charge_nc=self.shannon_max_charge_nc,
                    max_allowed_charge_per_phase_nc=self.max_allowed_charge_per_phase_nc)
@@ -207,7 +207,8 @@ class PulseParameters:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "amplitude_ua", check_positive_number(self.amplitude_ua, "amplitude_ua"))
-        object.__setattr__(self, "phase_width_us", check_positive_number(self.phase_width_us, "phase_width_us"))
+        width = check_positive_number(self.phase_width_us, "phase_width_us")
+        object.__setattr__(self, "phase_width_us", width)
         gap = _check_finite(self.interphase_gap_us, "interphase_gap_us")
         if gap < 0:
             raise ValueError(f"`interphase_gap_us` must be >= 0. Got interphase_gap_us={gap!r} instead.")

@@ -75,7 +75,9 @@ class PulseDecision:
         return 0 if self.time_us is None else self.time_us - self.requested_us
 
 
-def _as_pulses(pulse: PulseParameters | Sequence[PulseParameters], n_channels: int) -> tuple[PulseParameters, ...]:
+def _as_pulses(
+    pulse: PulseParameters | Sequence[PulseParameters], n_channels: int
+) -> tuple[PulseParameters, ...]:
     if isinstance(pulse, PulseParameters):
         return (pulse,) * n_channels
     pulses = tuple(pulse)
@@ -90,7 +92,8 @@ def _as_pulses(pulse: PulseParameters | Sequence[PulseParameters], n_channels: i
 def _check_policy(policy: object, max_delay_ms: object) -> tuple[str, float]:
     if policy not in _POLICIES:
         raise ValueError(f"`policy` must be 'drop' or 'delay'. Got policy={policy!r} instead.")
-    if isinstance(max_delay_ms, bool) or not isinstance(max_delay_ms, (int, float)) or not math.isfinite(max_delay_ms):
+    if isinstance(max_delay_ms, bool) or not isinstance(max_delay_ms, (int, float)) \
+            or not math.isfinite(max_delay_ms):
         raise TypeError(f"`max_delay_ms` must be a finite number of milliseconds. Got {max_delay_ms!r}.")
     if max_delay_ms < 0:
         raise ValueError(f"`max_delay_ms` must be >= 0. Got max_delay_ms={max_delay_ms!r} instead.")
@@ -184,9 +187,10 @@ class PulseGate:
         return PulseDecision(channel, time_us, earliest, reason if earliest > time_us else None)
 
     def _earliest_admissible(self, channel: int, time_us: int) -> tuple[int, str | None]:
-        """The earliest time >= ``time_us`` at which a pulse breaks no limit, and the limit that sets it."""
+        """Find the earliest time >= ``time_us`` at which a pulse breaks no limit, and what sets it."""
         times, charges = self._times[channel], self._window_charges[channel]
-        while times and times[0] <= time_us - _WINDOW_US:  # can never share a window with this or later pulses
+        # forget pulses that can never share a window with this or a later pulse
+        while times and times[0] <= time_us - _WINDOW_US:
             times.popleft()
             charges.popleft()
         bounds = [time_us, time_us, time_us]  # one per REASONS entry
@@ -213,7 +217,7 @@ class PulseGate:
         return earliest, REASONS[bounds.index(earliest)]
 
     def report(self) -> "ScheduleReport":
-        """Counts so far, per channel and reason."""
+        """Return the counts so far, per channel and reason."""
         return ScheduleReport(
             policy=self.policy, max_delay_ms=self.max_delay_ms, requested=self._requested.copy(),
             delivered=self._delivered.copy(), dropped=self._dropped.copy(), delayed=self._delayed.copy(),
@@ -224,7 +228,7 @@ class PulseGate:
 
 
 def _window_fits(charges: list[float], start: int, q: float, limit: float) -> bool:
-    """Whether ``charges[start:]`` plus ``q`` sum (exactly rounded, :func:`math.fsum`) to at most ``limit``."""
+    """Tell whether ``charges[start:]`` plus ``q`` sum (exactly rounded, math.fsum) to at most ``limit``."""
     return math.fsum(charges[start:] + [q]) <= limit
 
 
@@ -276,12 +280,13 @@ class ScheduleReport:
         total = {k: int(np.sum(v)) for k, v in per_channel.items() if not isinstance(v, dict)}
         total["dropped_by_reason"] = {k: int(v.sum()) for k, v in self.dropped_by_reason.items()}
         total["delayed_by_reason"] = {k: int(v.sum()) for k, v in self.delayed_by_reason.items()}
-        return {"policy": self.policy, "max_delay_ms": self.max_delay_ms, "per_channel": per_channel, "total": total}
+        return {"policy": self.policy, "max_delay_ms": self.max_delay_ms, "per_channel": per_channel,
+                "total": total}
 
 
 @dataclass(frozen=True, eq=False)
 class StimulationSchedule:
-    """Delivered biphasic pulses, one entry per pulse, sorted by time then channel; all arrays ``(n_pulses,)``.
+    """Delivered biphasic pulses, one entry per pulse, by time then channel; arrays of shape ``(n_pulses,)``.
 
     Construction runs :func:`check_schedule` and raises ``ValueError`` if any limit is broken, so every
     schedule object satisfies its ``limits``. Cathodic and anodic charges are stored separately; they are
@@ -344,7 +349,7 @@ class StimulationSchedule:
         return bool(np.array_equal(self.cathodic_charge_nc, self.anodic_charge_nc))
 
     def columns(self) -> dict[str, NDArray]:
-        """The per-pulse arrays by name, in the file column order (see :mod:`spikebridge.stimulation.export`)."""
+        """Return the per-pulse arrays by name, in the column order of the files (see ``export``)."""
         return {
             "time_s": self.time_s, "time_us": self.time_us, "channel": self.channel,
             "amplitude_ua": self.amplitude_ua, "phase_width_us": self.phase_width_us,
@@ -389,7 +394,8 @@ def check_schedule(schedule: StimulationSchedule, limits: SafetyLimits | None = 
     if np.any(charge > limits.max_allowed_charge_per_phase_nc):
         problems.append(f"{int(np.sum(charge > limits.max_allowed_charge_per_phase_nc))} pulses above "
                         f"{limits.max_allowed_charge_per_phase_nc:.6g} nC per phase")
-    if not (np.array_equal(s.cathodic_charge_nc, s.anodic_charge_nc) and np.array_equal(s.cathodic_charge_nc, charge)):
+    balanced = np.array_equal(s.cathodic_charge_nc, s.anodic_charge_nc)
+    if not (balanced and np.array_equal(s.cathodic_charge_nc, charge)):
         problems.append("pulses whose cathodic and anodic charges differ (not charge-balanced)")
     if np.any(np.asarray(s.amplitude_ua) <= 0) or np.any(np.asarray(s.phase_width_us) <= 0):
         problems.append("non-positive amplitudes or phase widths")
@@ -409,10 +415,12 @@ def check_schedule(schedule: StimulationSchedule, limits: SafetyLimits | None = 
         times = t[mine]
         gaps = np.diff(times)
         if np.any(gaps < min_gap_us):
-            problems.append(f"channel {c}: {int(np.sum(gaps < min_gap_us))} interpulse intervals under {min_gap_us} µs")
+            problems.append(f"channel {c}: {int(np.sum(gaps < min_gap_us))} interpulse intervals under "
+                            f"{min_gap_us} µs")
         if np.any(gaps < duration[mine][:-1]):
             problems.append(f"channel {c}: overlapping pulses")
-        end = np.searchsorted(times, times + _WINDOW_US, side="left")  # window [t_i, t_i + 1 s) = pulses i..end-1
+        # the window [t_i, t_i + 1 s) holds pulses i .. end[i] - 1
+        end = np.searchsorted(times, times + _WINDOW_US, side="left")
         counts = end - np.arange(len(times))
         if np.any(counts > limits.max_pulses_per_second):
             problems.append(f"channel {c}: up to {int(counts.max())} pulses in one second "
@@ -424,7 +432,8 @@ def check_schedule(schedule: StimulationSchedule, limits: SafetyLimits | None = 
         for i in np.flatnonzero(approx > limit * (1 - _CLOSE)):
             total = math.fsum(q[i: end[i]])
             if total > limit:
-                problems.append(f"channel {c}: {total:.6g} nC in the second from {times[i]} µs (limit {limit:.6g})")
+                problems.append(f"channel {c}: {total:.6g} nC in the second from {times[i]} µs "
+                                f"(limit {limit:.6g})")
                 break
     return problems
 
@@ -481,8 +490,11 @@ def spikes_to_schedule(
     """
     counts = check_spike_counts(spikes, "spikes", binary=False)
     bin_size = check_positive_number(bin_size, "bin_size")
-    if isinstance(t_start, bool) or not isinstance(t_start, (int, float)) or not math.isfinite(t_start) or t_start < 0:
-        raise ValueError(f"`t_start` must be a finite number of seconds >= 0. Got t_start={t_start!r} instead.")
+    if isinstance(t_start, bool) or not isinstance(t_start, (int, float)) or not math.isfinite(t_start) \
+            or t_start < 0:
+        raise ValueError(
+            f"`t_start` must be a finite number of seconds >= 0. Got t_start={t_start!r} instead."
+        )
     n_bins, n_channels = counts.shape
     gate = PulseGate(n_channels, pulse=pulse, limits=limits, policy=policy, max_delay_ms=max_delay_ms)
     onsets = np.rint((t_start + np.arange(n_bins) * bin_size) * 1e6).astype(np.int64)
@@ -508,12 +520,16 @@ def _build_schedule(gate: PulseGate, times: NDArray, channels: NDArray, requeste
                     bins: NDArray) -> StimulationSchedule:
     order = np.lexsort((channels, times))
     times, channels, requested, bins = times[order], channels[order], requested[order], bins[order]
-    pick = lambda attr, dtype: np.array([getattr(gate.pulses[c], attr) for c in channels], dtype=dtype)  # noqa: E731
+    def pick(attr: str, dtype: type) -> NDArray:
+        return np.array([getattr(gate.pulses[c], attr) for c in channels], dtype=dtype)
+
     return StimulationSchedule(
         time_us=times, channel=channels, amplitude_ua=pick("amplitude_ua", np.float64),
-        phase_width_us=pick("phase_width_us", np.float64), interphase_gap_us=pick("interphase_gap_us", np.float64),
+        phase_width_us=pick("phase_width_us", np.float64),
+        interphase_gap_us=pick("interphase_gap_us", np.float64),
         cathodic_first=pick("cathodic_first", bool), charge_nc=pick("charge_per_phase_nc", np.float64),
-        cathodic_charge_nc=pick("cathodic_charge_nc", np.float64), anodic_charge_nc=pick("anodic_charge_nc", np.float64),
+        cathodic_charge_nc=pick("cathodic_charge_nc", np.float64),
+        anodic_charge_nc=pick("anodic_charge_nc", np.float64),
         requested_us=requested, source_bin=bins, n_channels=gate.n_channels, limits=gate.limits,
         report=gate.report(),
     )

@@ -35,7 +35,10 @@ def _indices(text: str) -> tuple[int, ...]:
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="cross-validate RL, the paper's RL and SL on a recording")
     p.add_argument("--recording", required=True, type=Path, help="recording file (.mat paper format, .npz trials)")
-    p.add_argument("--decoder", required=True, type=Path, help="decoder file (the paper's *_patternnet.mat)")
+    p.add_argument("--decoder", required=True,
+                   help="decoder SPEC: the paper's *_patternnet.mat, a saved decoder .npz, 'manual' (the paper's "
+                        "hand-designed one), or fit:mlp / fit:logistic / fit:wiener / fit:kalman (fitted within each "
+                        "fold on the training trials' recorded downstream spikes; RL never sees them)")
     p.add_argument("--out", required=True, type=Path, help="run folder to write results.json and spikes into")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of folds, weights and sampling (default 0)")
@@ -145,8 +148,10 @@ def _reproduce(args: argparse.Namespace) -> int:
     recording = load_recording(args.recording)
     if args.decoder_neurons is not None:
         recording = dataclasses.replace(recording, decoder_neurons=args.decoder_neurons)
-    n_neurons = None if recording.decoder_neurons is None else len(recording.decoder_neurons)
-    decoder = load_patternnet_decoder(args.decoder, n_neurons=n_neurons)
+    decoder = args.decoder
+    if str(decoder).lower().endswith(".mat"):  # the paper's file: its input size needs the neuron count
+        n_neurons = None if recording.decoder_neurons is None else len(recording.decoder_neurons)
+        decoder = load_patternnet_decoder(Path(decoder), n_neurons=n_neurons)
     rl = ReinforceConfig()
     paper = PaperReinforceConfig()
     if args.quick:
@@ -158,12 +163,15 @@ def _reproduce(args: argparse.Namespace) -> int:
         paper = dataclasses.replace(paper, n_episodes=args.paper_episodes)
     config = ReproduceConfig(
         n_folds=args.folds, seed=args.seed, methods=args.methods, n_jobs=args.jobs,
-        n_paper_restarts=args.paper_restarts, rl=rl, rl_paper=paper,
+        n_paper_restarts=args.paper_restarts, rl=rl, rl_paper=paper, decoder_neurons=args.decoder_neurons,
     )
     command = "spikebridge " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("spikebridge") else None
     print(recording.describe(), file=sys.stderr)
-    print(f"decoder: {decoder.n_neurons} neurons x {decoder.history_bins + 1} bins -> {decoder.n_classes} classes",
-          file=sys.stderr)
+    if isinstance(decoder, str):
+        print(f"decoder: {decoder} (built within each fold)", file=sys.stderr)
+    else:
+        print(f"decoder: {decoder.n_neurons} neurons x {decoder.history_bins + 1} bins -> {decoder.n_classes} "
+              "classes", file=sys.stderr)
     print(f"training {', '.join(config.methods)} on {config.n_folds} folds ({config.n_jobs} in parallel)...",
           file=sys.stderr)
     results = run_reproduce(
@@ -182,25 +190,40 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def format_table(results: dict) -> str:
-    """Per-fold and mean ± sd table of time-bin / trial success for every method (and the paper's)."""
+    """Per-fold and mean ± sd table of every method's score (and the paper's), then the biomimicry means."""
     methods = results["methods"]
     n_folds = len(results["folds"])
-    names = list(methods)
-    head = f"{'method':<18}" + "".join(f"{'fold ' + str(k):>13}" for k in range(n_folds)) + f"{'mean ± sd':>17}{'train s':>9}"
+    continuous = any("velocity_r2" in m for m in methods.values())
+    head = f"{'method':<18}" + "".join(f"{'fold ' + str(k):>13}" for k in range(n_folds)) + f"{'mean ± sd':>21}{'train s':>9}"
     lines = [head, "-" * len(head)]
 
-    def row(label: str, tb: list[float], ts: list[float], seconds: list[float] | None) -> str:
-        cells = "".join(f"{a:>7.3f}/{b:.3f}" for a, b in zip(tb, ts))
-        mean = f"{np.mean(tb):.3f}±{np.std(tb):.3f}/{np.mean(ts):.3f}"
+    def row(label: str, first: list[float], second: list[float] | None, seconds: list[float] | None) -> str:
+        if second is None:
+            cells = "".join(f"{a:>13.3f}" for a in first)
+            mean = f"{np.mean(first):.3f}±{np.std(first):.3f}"
+        else:
+            cells = "".join(f"{a:>7.3f}/{b:.3f}" for a, b in zip(first, second))
+            mean = f"{np.mean(first):.3f}±{np.std(first):.3f}/{np.mean(second):.3f}"
         secs = f"{np.sum(seconds):>9.1f}" if seconds is not None else f"{'':>9}"
         return f"{label:<18}{cells}{mean:>21}{secs}"
 
-    for name in names:
-        m = methods[name]
-        lines.append(row(name, m["time_bin_success"], m["trial_success"], m.get("train_seconds")))
+    for name, m in methods.items():
+        if continuous:
+            lines.append(row(name, m["velocity_r2"], None, m.get("train_seconds")))
+        else:
+            lines.append(row(name, m["time_bin_success"], m["trial_success"], m.get("train_seconds")))
     for name, m in results.get("published", {}).items():
         lines.append(row(f"paper {name} (pub.)", m["time_bin_success"], m["trial_success"], None))
-    lines.append("cells: time-bin success / trial success (>70% of a trial's bins correct); train s: summed over folds")
+    lines.append("cells: velocity R2 of the decoded behaviour" if continuous else
+                 "cells: time-bin success / trial success (>70% of a trial's bins correct); train s: summed over folds")
+    bio = results.get("biomimicry") or {}
+    if bio:
+        keys = ("mutual_information_mean", "modulation_depth_mean", "firing_rate_hz_mean", "psth_correlation_median")
+        lines += ["", "biomimicry on held-out trials (decoder-read neurons, mean over folds):",
+                  f"{'method':<18}" + "".join(f"{k.replace('_mean', '').replace('_median', ' (median)'):>26}" for k in keys)]
+        for name, values in bio.items():
+            cells = "".join(f"{np.nanmean(values[k]):>26.3f}" if k in values else f"{'—':>26}" for k in keys)
+            lines.append(f"{name:<18}{cells}")
     return "\n".join(lines)
 
 

@@ -119,7 +119,9 @@ def test_pulses_come_from_a_safe_gate(model):
     with BridgeServer(make_stream(model), pulse_gate=gate).start() as server:
         client = Client(server.address)
         replies = [client.ask({"upstream": upstream[:150].tolist()})]
-        replies += [client.ask({"upstream": row.tolist()}) for row in upstream[150:]]
+        replies += [client.ask({"upstream": row.tolist()}) for row in upstream[150:250]]
+        assert client.ask({"command": "reset"}) == {"ok": True}  # the stimulation clock runs on
+        replies += [client.ask({"upstream": row.tolist()}) for row in upstream[250:]]
         info = client.ask({"command": "info"})
         client.close()
     pulses = [p for r in replies for p in r["pulses"]]
@@ -129,7 +131,10 @@ def test_pulses_come_from_a_safe_gate(model):
         times = np.array([p["time_us"] for p in pulses if p["channel"] == c])
         assert np.all(np.diff(times) >= 5000)
         assert all(np.sum((times >= t) & (times < t + 1_000_000)) <= 20 for t in times)
-    assert all(p["time_us"] == p["bin"] * 10_000 + p["delay_us"] for p in pulses)
+    clock = [p["time_us"] - p["delay_us"] for p in pulses]
+    assert all(np.diff([t for t, p in zip(clock, pulses) if p["channel"] == 0]) > 0)
+    assert all(t == p["bin"] * 10_000 for t, p in zip(clock, pulses) if t < 2_500_000)
+    assert all(t == (p["bin"] + 250) * 10_000 for t, p in zip(clock, pulses) if t >= 2_500_000)
     assert info["pulses"]["policy"] == "delay" and info["pulses"]["limits"]["max_pulse_rate_hz"] == 20
     with pytest.raises(ValueError, match="channels"):
         BridgeServer(make_stream(model), pulse_gate=PulseGate(N_OUT + 1))

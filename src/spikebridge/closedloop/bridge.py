@@ -19,12 +19,15 @@ request                                 reply
 ======================================  ====================================================================
 
 A request may carry an ``"id"`` (any JSON value); the reply echoes it. With a
-:class:`~spikebridge.stimulation.PulseGate`, each downstream spike of bin ``t`` requests a pulse at
-``t * bin_size`` and spike replies also hold ``"pulses"`` (delivered: ``channel``, ``bin``, ``time_us``,
-``delay_us``) and ``"dropped"`` (``channel``, ``bin``, ``reason``). A malformed line (bad JSON, not an
-object, unknown command, wrong length, values other than the integers 0 and 1, a line over
-``max_line_bytes``) gets ``{"error": "..."}`` and the connection and server keep going. Blank lines are
-ignored.
+:class:`~spikebridge.stimulation.PulseGate`, each downstream spike requests a pulse at the onset of its
+bin on the stimulation clock, ``n * bin_size`` for the ``n``-th bin the server has streamed (a
+``reset`` does not rewind this clock, so the limits hold across resets), and spike replies also hold
+``"pulses"`` (delivered: ``channel``, ``bin``, ``time_us``, ``delay_us``) and ``"dropped"``
+(``channel``, ``bin``, ``reason``); ``bin`` is the generator's bin index, as in ``"bin"``.
+
+A malformed line (bad JSON, not an object, unknown command, wrong length, values other than the
+integers 0 and 1, a line over ``max_line_bytes``) gets ``{"error": "..."}`` and the connection and
+server keep going. Blank lines are ignored.
 
 Run as a process (``python -m spikebridge.closedloop --model model.npz``) it prints one JSON line
 ``{"event": "listening", "host": ..., "port": ...}`` and serves until SIGINT or SIGTERM, then prints
@@ -178,7 +181,7 @@ class BridgeServer:
         self._thread: threading.Thread | None = None
         self._serving = False
         self._closed = False
-        self.n_messages = self.n_errors = self.n_bins = 0
+        self.n_messages = self.n_errors = self.n_bins = 0  # n_bins also clocks the pulses
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -317,7 +320,7 @@ class BridgeServer:
             return arr
         g = self.generator
         with self._lock:
-            first_bin = g.n_bins_seen
+            first_bin, clock = g.n_bins_seen, self.n_bins
             if arr.ndim == 1:
                 spikes = g._step(arr > 0)[None, :]
                 probabilities = g.last_probabilities[None, :]
@@ -325,7 +328,7 @@ class BridgeServer:
                 spikes, probabilities = g.run(arr, return_probabilities=True)
             reply: dict[str, Any] = {"bin": first_bin}
             if self.pulse_gate is not None:
-                reply.update(self._pulses(spikes, first_bin))
+                reply.update(self._pulses(spikes, first_bin, clock))
             self.n_messages += 1
             self.n_bins += len(spikes)
         if arr.ndim == 1:
@@ -334,12 +337,13 @@ class BridgeServer:
             reply["downstream"], reply["probabilities"] = spikes.tolist(), probabilities.tolist()
         return reply
 
-    def _pulses(self, spikes: np.ndarray, first_bin: int) -> dict[str, list]:
+    def _pulses(self, spikes: np.ndarray, first_bin: int, clock: int) -> dict[str, list]:
+        """Request a pulse per spike; times count bins streamed since the server started (see module)."""
         gate, bin_us = self.pulse_gate, self.generator.bin_size * 1e6
         delivered, dropped = [], []
         for row, channel in zip(*np.nonzero(spikes)):
             b = first_bin + int(row)
-            decision = gate.request(int(channel), int(round(b * bin_us)))
+            decision = gate.request(int(channel), int(round((clock + int(row)) * bin_us)))
             if decision.delivered:
                 delivered.append({"channel": int(channel), "bin": b, "time_us": decision.time_us,
                                   "delay_us": decision.delay_us})

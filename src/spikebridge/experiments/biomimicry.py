@@ -49,6 +49,11 @@ def biomimicry_summary(
         per neuron, plus ``<name>_mean``; with ``recorded``, ``psth_correlation`` per neuron and
         ``psth_correlation_median``.
     """
+    classes = [int(c) for c in np.unique(labels) if c > 0]
+    # the paper's contrasts, for any class set: the first class (rest) vs all others pooled, then each pair
+    # among the others (low vs high); with two classes, just the one contrast
+    others = classes[1:]
+    contrasts = [(classes[0], tuple(others))] + [(a, b) for i, a in enumerate(others) for b in others[i + 1:]]
     samples = np.asarray(spikes)
     if samples.ndim == 2:
         samples = samples[None]
@@ -58,7 +63,8 @@ def biomimicry_summary(
         "firing_rate_hz": firing_rate(samples, bin_size),
         "isi_cv": np.nanmean([isi_cv(s) for s in samples], axis=0),
         "fano_factor": np.nanmean([fano_factor(s, window) for s in samples], axis=0),
-        "modulation_depth": np.mean([mean_abs_modulation_depth(s, labels) for s in samples], axis=0),
+        "modulation_depth": np.mean(
+            [mean_abs_modulation_depth(s, labels, contrasts=contrasts) for s in samples], axis=0),
         "mutual_information": np.mean([mutual_information(s, labels, max_lag=lag) for s in samples], axis=0),
     }
     if recorded is not None:

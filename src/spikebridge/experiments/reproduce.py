@@ -18,9 +18,12 @@ from spikebridge.data.folds import trial_folds
 from spikebridge.data.recording import Recording
 from spikebridge.data.windows import trial_windows
 from spikebridge.decoders.base import SpikeDecoder
-from spikebridge.experiments.ceilings import upstream_label_ceiling
+from spikebridge.decoders.continuous import ContinuousDecoder
+from spikebridge.decoders.io import decoder_from_spec
+from spikebridge.experiments.biomimicry import biomimicry_summary
+from spikebridge.experiments.ceilings import upstream_label_ceiling, upstream_velocity_ceiling
 from spikebridge.features.history import last_spikes_exponential
-from spikebridge.metrics.success import time_bin_success, trial_success
+from spikebridge.metrics.success import time_bin_success, trial_success, velocity_r2
 from spikebridge.models.network import PointProcessNetwork
 from spikebridge.training.dataset import FlatTrials
 from spikebridge.training.paper import PaperReinforceConfig, train_reinforce_paper
@@ -55,6 +58,8 @@ class ReproduceConfig:
     """Lead-in bins before each trial for the paper's algorithm (the paper: 100)."""
     n_jobs: int = 2
     """Folds trained in parallel processes (each uses one thread)."""
+    decoder_neurons: tuple[int, ...] | None = None
+    """Recorded neurons a decoder spec reads (default: the recording's own, or ranked for ``fit:``)."""
     rl: ReinforceConfig = field(default_factory=ReinforceConfig)
     """Default trainer settings."""
     rl_paper: PaperReinforceConfig = field(default_factory=PaperReinforceConfig)
@@ -79,12 +84,16 @@ def trial_classes(recording: Recording) -> np.ndarray:
     return out
 
 
-def _evaluate(decoder: SpikeDecoder, spikes: np.ndarray, trials: FlatTrials) -> tuple[float, float]:
+def _evaluate(decoder, spikes: np.ndarray, trials: FlatTrials) -> dict[str, float]:
+    """Success rates (class decoders) or velocity R^2 (continuous decoders), mean over samples."""
     labels = trials.labels.numpy()
     decoded = decoder.predict(spikes)
-    tb = np.atleast_1d(time_bin_success(decoded, labels))
-    ts = np.atleast_1d(trial_success(decoded, labels, trials.trial_index))
-    return float(tb.mean()), float(ts.mean())
+    if isinstance(decoder, ContinuousDecoder):
+        return {"velocity_r2": float(np.mean(velocity_r2(decoded, trials.targets.numpy(), labels > 0)))}
+    return {
+        "time_bin_success": float(np.mean(time_bin_success(decoded, labels))),
+        "trial_success": float(np.mean(trial_success(decoded, labels, trials.trial_index))),
+    }
 
 
 def _sample(network: PointProcessNetwork, trials: FlatTrials, n_samples: int, seed: int) -> np.ndarray:
@@ -95,9 +104,24 @@ def _sample(network: PointProcessNetwork, trials: FlatTrials, n_samples: int, se
     return spikes.numpy().astype(np.uint8)
 
 
+def resolve_decoder(decoder, recording: Recording, train: np.ndarray, config: "ReproduceConfig"):
+    """The fold's decoder and the recorded neurons it reads (None when no recorded neuron corresponds).
+
+    A decoder object is used as it is, reading ``recording.decoder_neurons``; a ``fit:KIND`` spec is fitted
+    here on the fold's training trials of the recorded downstream spikes (the healthy reference); other specs
+    (a file, ``manual``) are loaded by :func:`~spikebridge.decoders.io.decoder_from_spec`.
+    """
+    if not isinstance(decoder, (str, os.PathLike)):
+        return decoder, recording.decoder_neurons
+    neurons = config.decoder_neurons if str(decoder).startswith("fit:") else (
+        config.decoder_neurons or recording.decoder_neurons)
+    return decoder_from_spec(decoder, recording=recording, train_trials=train, decoder_neurons=neurons,
+                             random_state=config.seed)
+
+
 def _run_fold(
     recording: Recording,
-    decoder: SpikeDecoder,
+    decoder,
     features: np.ndarray,
     train: np.ndarray,
     test: np.ndarray,
@@ -107,19 +131,30 @@ def _run_fold(
 ) -> dict:
     torch.set_num_threads(1)
     seeds = np.random.SeedSequence([config.seed, fold]).generate_state(8)
+    decoder, neurons = resolve_decoder(decoder, recording, train, config)
+    continuous = isinstance(decoder, ContinuousDecoder)
     context = decoder.history_bins
-    train_trials = FlatTrials(trial_windows(recording.lesioned(), features, train, context_bins=context))
-    test_trials = FlatTrials(trial_windows(recording.lesioned(), features, test, context_bins=context))
-    result: dict = {}
+    lesioned = recording.lesioned()  # everything RL sees is cut from this
+    train_trials = FlatTrials(trial_windows(lesioned, features, train, context_bins=context))
+    test_trials = FlatTrials(trial_windows(lesioned, features, test, context_bins=context))
+    test_labels = test_trials.labels.numpy()
+    test_trial_ids = test_trials.trials[test_trials.trial_index]  # the window's own trial, context too
+    recorded = None
+    if recording.has_downstream and neurons is not None:
+        recorded = recording.downstream_spikes[test_trials.bins][:, list(neurons)]
+    result: dict = {"biomimicry": {}}
 
     def finish(method: str, spikes: np.ndarray, seconds: float, extra: dict | None = None) -> None:
-        tb, ts = _evaluate(decoder, spikes, test_trials)
-        result[method] = {"time_bin_success": tb, "trial_success": ts, "train_seconds": seconds, **(extra or {})}
+        result[method] = {**_evaluate(decoder, spikes, test_trials), "train_seconds": seconds, **(extra or {})}
+        if recording.has_downstream and neurons is not None:
+            result["biomimicry"][method] = biomimicry_summary(
+                spikes, test_labels, test_trial_ids, recording.bin_size,
+                recorded=None if method == "recorded" else recorded,
+            )
         if out_dir is not None:
             atomic_save_npz(
                 Path(out_dir) / f"fold_{fold}" / f"{method}_test_spikes.npz",
-                bins=test_trials.bins, spikes=spikes, labels=test_trials.labels.numpy(),
-                trial_ids=test_trials.trials[test_trials.trial_index],
+                bins=test_trials.bins, spikes=spikes, labels=test_labels, trial_ids=test_trial_ids,
             )
 
     n_features = features.shape[1]
@@ -136,11 +171,11 @@ def _run_fold(
         seconds = time.perf_counter() - start
         spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
         finish("rl", spikes, seconds, {"final_train_reward": history.last("train/reward", 50)})
-    if "rl_paper" in config.methods:
+    if "rl_paper" in config.methods and not continuous:
         start = time.perf_counter()
         # the paper gives each trial 100 bins of lead-in (at least the decoder's history)
         paper_context = max(context, config.paper_context_bins)
-        paper_trials = FlatTrials(trial_windows(recording.lesioned(), features, train, context_bins=paper_context))
+        paper_trials = FlatTrials(trial_windows(lesioned, features, train, context_bins=paper_context))
         network = PointProcessNetwork(
             n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=0.5,
             n_replicas=config.n_paper_restarts, generator=torch.Generator().manual_seed(int(seeds[3])),
@@ -149,11 +184,8 @@ def _run_fold(
         seconds = time.perf_counter() - start
         spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
         finish("rl_paper", spikes, seconds, {"n_restarts": config.n_paper_restarts})
-    readable = recording.has_downstream and recording.decoder_neurons is not None
-    if readable:
-        neurons = list(recording.decoder_neurons)
-        recorded = recording.downstream_spikes[test_trials.bins][:, neurons][None]
-        finish("recorded", recorded, 0.0)
+    if recorded is not None:
+        finish("recorded", recorded[None], 0.0)
         if "sl" in config.methods:
             start = time.perf_counter()
             network = PointProcessNetwork(
@@ -161,14 +193,18 @@ def _run_fold(
                 generator=torch.Generator().manual_seed(int(seeds[5])),
             )
             network.standardize_inputs(train_trials.features)
-            target = torch.from_numpy(recording.downstream_spikes[train_trials.bins][:, neurons].astype(np.float32))
+            target = torch.from_numpy(recording.downstream_spikes[train_trials.bins][:, list(neurons)].astype(np.float32))
             trained, _ = fit_supervised_trials(network, train_trials, target, config.sl, seed=int(seeds[6]))
             seconds = time.perf_counter() - start
             spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
             finish("sl", spikes, seconds)
-    # upstream-information ceiling: same features, label read directly
-    ceiling = upstream_label_ceiling(train_trials, test_trials, recording.n_classes, int(seeds[7]))
+    # upstream-information ceiling: same features, behaviour read directly
+    if continuous:
+        ceiling = upstream_velocity_ceiling(train_trials, test_trials)
+    else:
+        ceiling = upstream_label_ceiling(train_trials, test_trials, recording.n_classes, int(seeds[7]))
     result["upstream_ceiling"] = {key: values[0] for key, values in ceiling.items()}
+    result["decoder"] = {"kind": type(decoder).__name__, "neurons_read": None if neurons is None else list(neurons)}
     return result
 
 
@@ -209,7 +245,10 @@ def run_reproduce(
         ``{"methods": {name: {"time_bin_success": [per fold], "trial_success": [...],
         "train_seconds": [...]}}, "folds": [...], "wall_seconds": float, "config": {...}}``.
     """
-    if recording.decoder_neurons is not None and len(recording.decoder_neurons) != decoder.n_neurons:
+    if isinstance(decoder, (str, os.PathLike)):
+        if not str(decoder).startswith("fit:"):  # fail fast on a bad file or spec, before any fold starts
+            resolve_decoder(decoder, recording, recording.trials, config)
+    elif recording.decoder_neurons is not None and len(recording.decoder_neurons) != decoder.n_neurons:
         raise ValueError(
             f"The recording lists {len(recording.decoder_neurons)} decoder neurons but the decoder reads "
             f"{decoder.n_neurons}. Pass a decoder built for this recording, or set decoder_neurons to match."
@@ -238,9 +277,16 @@ def run_reproduce(
     for name in METHODS:
         if all(name in fold for fold in per_fold):
             methods[name] = {key: [fold[name][key] for fold in per_fold] for key in per_fold[0][name]}
+    biomimicry: dict[str, dict[str, list]] = {}
+    for name in METHODS:
+        if all(name in fold["biomimicry"] for fold in per_fold):
+            keys = per_fold[0]["biomimicry"][name]
+            biomimicry[name] = {key: [fold["biomimicry"][name][key] for fold in per_fold] for key in keys}
     return {
         "recording": recording.name,
         "methods": methods,
+        "biomimicry": biomimicry,
+        "decoder": [fold["decoder"] for fold in per_fold],
         "folds": [{"train_trials": tr.tolist(), "test_trials": te.tolist()} for tr, te in folds],
         "wall_seconds": time.perf_counter() - start,
         "config": _jsonable(asdict(config)),
@@ -248,7 +294,10 @@ def run_reproduce(
 
 
 def _fold_line(fold: int, result: dict) -> str:
-    parts = [f"{m} {r['time_bin_success']:.3f}/{r['trial_success']:.3f}" for m, r in result.items()]
+    methods = {m: r for m, r in result.items() if m in METHODS}
+    if any("velocity_r2" in r for r in methods.values()):
+        return f"fold {fold}: " + ", ".join(f"{m} {r['velocity_r2']:.3f}" for m, r in methods.items()) + "  (velocity R2)"
+    parts = [f"{m} {r['time_bin_success']:.3f}/{r['trial_success']:.3f}" for m, r in methods.items()]
     return f"fold {fold}: " + ", ".join(parts) + "  (time-bin/trial success)"
 
 

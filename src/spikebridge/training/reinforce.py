@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -24,7 +24,7 @@ from spikebridge.training.history import TrainingHistory
 from spikebridge.training.objectives import Objective, objective_for
 from spikebridge.training.returns import leave_one_out_advantage, window_returns
 
-__all__ = ["ReinforceConfig", "train_reinforce"]
+__all__ = ["ReinforceConfig", "ReinforceState", "train_reinforce"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,49 @@ class ReinforceConfig:
             raise ValueError(f"ReinforceConfig.exploration_weight must be >= 0; got {self.exploration_weight!r}.")
 
 
+@dataclass
+class ReinforceState:
+    """Everything :func:`train_reinforce` carries from one update to the next.
+
+    Saving it after an update and restoring it later (see :mod:`spikebridge.training.checkpoint`) lets a
+    run continue exactly as if it had never stopped. The trainer updates it in place.
+
+    Attributes
+    ----------
+    network :
+        The generator being trained.
+    averaged :
+        The moving average of its weights (the trained model).
+    optimizer :
+        Adam over ``network.parameters()``.
+    rng :
+        Batch order.
+    generator :
+        Spike sampling.
+    history :
+        Metrics of the updates done so far.
+    update :
+        The next update to run (the number done so far).
+    """
+
+    network: PointProcessNetwork
+    averaged: PointProcessNetwork
+    optimizer: torch.optim.Adam
+    rng: np.random.Generator
+    generator: torch.Generator
+    history: TrainingHistory = field(default_factory=TrainingHistory)
+    update: int = 0
+
+    @classmethod
+    def initial(cls, network: PointProcessNetwork, config: ReinforceConfig) -> "ReinforceState":
+        """The state before the first update: seeded generators, fresh Adam, average = ``network``."""
+        rng = np.random.default_rng(config.seed)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+        averaged = copy.deepcopy(network).requires_grad_(False)
+        return cls(network, averaged, optimizer, rng, generator)
+
+
 def train_reinforce(
     network: PointProcessNetwork,
     decoder: SpikeDecoder | ContinuousDecoder,
@@ -72,6 +115,7 @@ def train_reinforce(
     *,
     objective: Objective | None = None,
     callback: Callable[[int, PointProcessNetwork, TrainingHistory], bool | None] | None = None,
+    state: ReinforceState | None = None,
 ) -> tuple[PointProcessNetwork, TrainingHistory]:
     """Train ``network`` so that ``decoder`` reads the labelled behaviour from its sampled spikes.
 
@@ -94,6 +138,11 @@ def train_reinforce(
         How decoded behaviour becomes reward; default :func:`~spikebridge.training.objectives.objective_for`.
     callback :
         Called after each update as ``callback(update, averaged_network, history)``; returning False stops.
+        ``state.update`` already counts that update, so a callback holding ``state`` may save it.
+    state :
+        Where to start: :meth:`ReinforceState.initial` (the default) or a restored checkpoint, whose
+        ``network`` must be ``network``. Training runs updates ``state.update .. config.n_updates - 1``
+        and updates ``state`` in place.
 
     Returns
     -------
@@ -114,16 +163,21 @@ def train_reinforce(
             "past bins; cut the windows with context_bins >= decoder.history_bins so trials laid end to end "
             "never mix in a decoded bin."
         )
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    if state is None:
+        state = ReinforceState.initial(network, config)
+    elif state.network is not network:
+        raise ValueError(
+            "state.network is not the `network` passed to train_reinforce; restore the checkpoint into "
+            "this network (load_checkpoint(path, network, config)) and pass both."
+        )
+    averaged, optimizer, rng, generator, history = (
+        state.averaged, state.optimizer, state.rng, state.generator, state.history
+    )
     observations = BernoulliObservations()
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
-    averaged = copy.deepcopy(network).requires_grad_(False)
     objective = objective or objective_for(decoder, exploration_weight=config.exploration_weight)
     credit_bins = objective.credit_bins
-    history = TrainingHistory()
     start = time.perf_counter()
-    for update in range(config.n_updates):
+    for update in range(state.update, config.n_updates):
         batch = trials.sample_batch(config.batch_trials, rng)                          # 1. data
         labels = batch.labels
         logits = network.logits(batch.features)                                        # (R, rows, out)
@@ -147,7 +201,8 @@ def train_reinforce(
             train_reward=float(reward.sum()) / (n_labelled * config.n_samples * network.n_replicas),
             train_bonus=float(bonus.sum()) / (n_labelled * config.n_samples * network.n_replicas),
         )
+        state.update = update + 1
         if callback is not None and callback(update, averaged, history) is False:
             break
-    history.seconds = time.perf_counter() - start
+    history.seconds += time.perf_counter() - start
     return averaged, history

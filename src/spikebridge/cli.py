@@ -63,6 +63,43 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run: few trials and updates")
 
 
+def _add_adapt(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("adapt", help="train against decoder A, swap to decoder B, and measure the recovery")
+    p.add_argument("--recording", required=True, type=Path, help="recording file")
+    p.add_argument("--decoder", required=True, help="decoder SPEC A (as for reproduce)")
+    p.add_argument("--swap-to", required=True, help="decoder SPEC B")
+    p.add_argument("--out", required=True, type=Path, help="run folder")
+    p.add_argument("--fold", type=int, default=0, help="fold of the 5-fold split (default 0)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--swap-update", type=int, default=1500, help="updates against A before the swap")
+    p.add_argument("--after-updates", type=int, default=600, help="updates against B after the swap")
+    p.add_argument("--decoder-neurons", type=_indices, default=None,
+                   help="recorded neurons the decoders read (default: from the recording)")
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    from spikebridge._io import atomic_write_json
+    from spikebridge.data import load_recording
+    from spikebridge.experiments.adapt import AdaptConfig, run_adapt
+    from spikebridge.report.adapt_figures import write_adapt_report
+
+    recording = load_recording(args.recording)
+    if args.decoder_neurons is not None:
+        recording = dataclasses.replace(recording, decoder_neurons=args.decoder_neurons)
+    config = AdaptConfig(fold=args.fold, seed=args.seed, swap_update=args.swap_update,
+                         after_updates=args.after_updates)
+    results = run_adapt(recording, args.decoder, args.swap_to, config,
+                        progress=lambda line: print(line, file=sys.stderr, flush=True))
+    results["command"] = (f"spikebridge adapt --recording {args.recording} --decoder {args.decoder} "
+                          f"--swap-to {args.swap_to} --out {args.out}")
+    atomic_write_json(args.out / "results.json", results)
+    write_adapt_report(args.out)
+    for name, values in results["table"].items():
+        print(f"{name:<18}" + "  ".join(f"{k} {v:.3f}" for k, v in values.items()))
+    print(f"recovery_episodes: {results['recovery_episodes']}  (updates after the swap to reach 95% of the final level)")
+    return 0
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="(re)write report.html and report.md of a run folder")
     p.add_argument("run_dir", type=Path, help="run folder written by `spikebridge demo`")
@@ -75,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_demo(sub)
     _add_reproduce(sub)
     _add_report(sub)
+    _add_adapt(sub)
     args = parser.parse_args(argv)
     from spikebridge.exceptions import DataFormatError
 
-    commands = {"demo": _demo, "reproduce": _reproduce, "report": _report}
+    commands = {"demo": _demo, "reproduce": _reproduce, "report": _report, "adapt": _adapt}
     try:
         if args.command in commands:
             return commands[args.command](args)

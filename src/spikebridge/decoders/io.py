@@ -288,9 +288,10 @@ def decoder_from_spec(
     lowered = text.strip().lower()
     decoder: Decoder
     if lowered.endswith(".mat"):
-        decoder = load_patternnet_decoder(text)
         if neurons is None and recording is not None and recording.decoder_neurons is not None:
             neurons = tuple(recording.decoder_neurons)
+        # the file's input size is (history + 1) * n_neurons: the neuron count, when known, fixes the history
+        decoder = load_patternnet_decoder(text, n_neurons=None if neurons is None else len(neurons))
     elif lowered.endswith(".npz"):
         decoder, meta = _load(text)
         if neurons is None and meta.get("neurons_read") is not None:

@@ -113,10 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     _add_reproduce(sub)
     _add_report(sub)
     _add_adapt(sub)
+    _add_train(sub)
+    _add_sweep(sub)
     args = parser.parse_args(argv)
     from spikebridge.exceptions import DataFormatError
 
     commands = {"demo": _demo, "reproduce": _reproduce, "report": _report, "adapt": _adapt}
+    commands.update(train=_train, sweep=_sweep)
     try:
         if args.command in commands:
             return commands[args.command](args)
@@ -263,6 +266,68 @@ def format_table(results: dict) -> str:
             cells = "".join(f"{np.nanmean(values[k]):>26.3f}" if k in values else f"{'—':>26}" for k in keys)
             lines.append(f"{name:<18}{cells}")
     return "\n".join(lines)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the default RL generator on one fold, resumably (checkpoints)")
+    p.add_argument("--recording", required=True, type=Path, help="recording file (.mat, .npz trials)")
+    p.add_argument("--decoder", required=True, help="decoder SPEC, as for reproduce (e.g. *_patternnet.mat)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="run folder: config.json, checkpoints/, model.pt, results.json")
+    p.add_argument("--fold", type=int, default=0, help="held-out fold (default 0)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of folds, weights and sampling (default 0)")
+    p.add_argument("--updates", type=int, default=None, help="updates of the default RL trainer (1500)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="updates per checkpoint (default 100)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's newest checkpoint")
+    p.add_argument("--decoder-neurons", type=_indices, default=None,
+                   help="0-based recorded downstream neurons the decoder reads (default: from the recording)")
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from spikebridge.experiments.train_run import TrainRunConfig, run_training
+    from spikebridge.training.reinforce import ReinforceConfig
+
+    torch.set_num_threads(1)
+    rl = ReinforceConfig() if args.updates is None else ReinforceConfig(n_updates=args.updates)
+    config = TrainRunConfig(
+        recording=str(args.recording), decoder=str(args.decoder), decoder_neurons=args.decoder_neurons,
+        fold=args.fold, n_folds=args.folds, seed=args.seed, checkpoint_every=args.checkpoint_every, rl=rl,
+    )
+    try:
+        results = run_training(config, args.out, resume=args.resume,
+                               progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except FileExistsError as err:  # a finished or interrupted run is never overwritten
+        print(f"spikebridge train: error: {err}", file=sys.stderr)
+        return 2
+    metrics = {k: results[k] for k in ("time_bin_success", "trial_success", "velocity_r2") if k in results}
+    print(f"fold {results['fold']} held out: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    print(f"wrote {args.out / 'model.pt'} and {args.out / 'results.json'}")
+    return 0
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="sweep trainer settings on Ray Tune (pip install spikebridge[sweep])")
+    p.add_argument("--config", required=True, type=Path, help="sweep file (YAML: recordings, decoder, ...)")
+    p.add_argument("--address", default=None, help="a running Ray cluster's address (default: a local one)")
+    p.add_argument("--out", type=Path, default=None, help="sweep folder (default runs/<config file name>)")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from spikebridge.experiments.sweep import format_sweep_summary, load_sweep_config, run_sweep
+
+    out = args.out if args.out is not None else Path("runs") / args.config.stem
+    try:
+        summary = run_sweep(load_sweep_config(args.config), out, address=args.address,
+                            progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except ImportError as err:  # Ray or PyYAML missing: the message says what to install
+        print(f"spikebridge sweep: error: {err}", file=sys.stderr)
+        return 2
+    print(format_sweep_summary(summary))
+    print(f"\nwrote {out / 'summary.csv'} and {out / 'summary.json'}")
+    return 1 if any(run["error"] for run in summary["runs"]) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -162,7 +162,7 @@ def test_spec_paper_file(rlpp_dir):
     rec = load_rlpp_mat(rlpp_dir / "rat01.mat")
     decoder, neurons = decoder_from_spec(str(rlpp_dir / "decoder_rat01_patternnet.mat"), recording=rec)
     assert isinstance(decoder, WindowMLPDecoder) and neurons == (10, 11)
-    with pytest.raises(DataFormatError, match="reads 2 neurons but `decoder_neurons` names 3"):
+    with pytest.raises(DataFormatError, match="not a multiple of n_neurons=3"):
         decoder_from_spec(str(rlpp_dir / "decoder_rat01_patternnet.mat"), decoder_neurons=[1, 2, 3])
 
 

@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import re
-import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from spikebridge._io import atomic_write_bytes
@@ -45,8 +42,8 @@ __all__ = ["save_checkpoint", "load_checkpoint", "list_checkpoints", "Checkpoint
 
 FORMAT = "spikebridge.reinforce_checkpoint"
 VERSION = 1
-_KEYS = ("format", "version", "update", "config", "network", "averaged", "optimizer", "numpy_rng", "torch_rng",
-         "history")
+_KEYS = ("format", "version", "update", "config", "network", "averaged", "optimizer", "numpy_rng",
+         "torch_rng", "history")
 _NAME = re.compile(r"ckpt_(\d+)\.pt")
 
 
@@ -78,8 +75,11 @@ def save_checkpoint(path: str | os.PathLike[str], state: ReinforceState, config:
         "optimizer": state.optimizer.state_dict(),
         "numpy_rng": state.rng.bit_generator.state,
         "torch_rng": state.generator.get_state(),
-        "history": {"episodes": list(history.episodes), "values": {k: list(v) for k, v in history.values.items()},
-                    "seconds": float(history.seconds)},
+        "history": {
+            "episodes": list(history.episodes),
+            "values": {key: list(values) for key, values in history.values.items()},
+            "seconds": float(history.seconds),
+        },
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -121,17 +121,21 @@ def load_checkpoint(
         raise FileNotFoundError(f"Checkpoint file not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
+    except Exception as err:  # torch raises OSError, RuntimeError, UnpicklingError... for damaged files
         raise DataFormatError(
-            f"Could not read checkpoint {path}: the file is truncated or corrupt, or holds objects other than "
-            f"tensors and plain Python data (it is loaded with weights_only=True). Delete it to resume from "
-            f"the previous checkpoint, or start the run again. ({type(err).__name__}: {_first_line(err)})"
+            f"Could not read checkpoint {path}: the file is truncated or corrupt, or holds objects other "
+            "than tensors and plain Python data (it is loaded with weights_only=True). Delete it to resume "
+            f"from the previous checkpoint, or start again. ({type(err).__name__}: {_first_line(err)})"
         ) from err
     missing = [key for key in _KEYS if not isinstance(payload, dict) or key not in payload]
     if missing or payload["format"] != FORMAT:
-        raise DataFormatError(f"{path} is not a spikebridge training checkpoint (missing {missing or 'format'}).")
+        raise DataFormatError(
+            f"{path} is not a spikebridge training checkpoint (missing {missing or 'the format tag'})."
+        )
     if payload["version"] != VERSION:
-        raise DataFormatError(f"{path} is checkpoint version {payload['version']}; this spikebridge reads {VERSION}.")
+        raise DataFormatError(
+            f"{path} is checkpoint version {payload['version']}; this spikebridge reads version {VERSION}."
+        )
     saved, wanted = payload["config"], asdict(config)
     changed = {key: (saved.get(key), value) for key, value in wanted.items() if saved.get(key) != value}
     if changed:
@@ -146,13 +150,14 @@ def load_checkpoint(
         state.averaged.load_state_dict(payload["averaged"])
     except RuntimeError as err:
         raise ValueError(
-            f"Checkpoint {path} holds a network of another architecture: {_first_line(err)} Build the network "
-            "with the n_features, n_outputs, n_hidden and n_replicas of the original run."
+            f"Checkpoint {path} holds a network of another architecture: {_first_line(err)} Build the "
+            "network with the n_features, n_outputs, n_hidden and n_replicas of the original run."
         ) from err
     state.optimizer.load_state_dict(payload["optimizer"])
     rng_state = payload["numpy_rng"]
     if rng_state.get("bit_generator") != type(state.rng.bit_generator).__name__:
-        raise DataFormatError(f"{path} holds a {rng_state.get('bit_generator')!r} random state; expected PCG64.")
+        kind = rng_state.get("bit_generator")
+        raise DataFormatError(f"{path} holds a {kind!r} random state; expected PCG64.")
     state.rng.bit_generator.state = rng_state
     state.generator.set_state(payload["torch_rng"])
     saved_history = payload["history"]
@@ -164,7 +169,7 @@ def load_checkpoint(
 
 
 def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
-    """The ``ckpt_<update>.pt`` files in ``directory``, oldest (fewest updates) first; [] if there are none."""
+    """List the ``ckpt_<update>.pt`` files in ``directory``, fewest updates first ([] if there are none)."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -194,8 +199,8 @@ class CheckpointCallback:
     Examples
     --------
     >>> state = ReinforceState.initial(network, config)  # doctest: +SKIP
-    >>> train_reinforce(network, decoder, trials, config, state=state,
-    ...                 callback=CheckpointCallback(state, config, "run/checkpoints", every=100))  # doctest: +SKIP
+    >>> save = CheckpointCallback(state, config, "run/checkpoints", every=100)  # doctest: +SKIP
+    >>> train_reinforce(network, decoder, trials, config, state=state, callback=save)  # doctest: +SKIP
     """
 
     def __init__(
@@ -204,12 +209,12 @@ class CheckpointCallback:
     ) -> None:
         for name, value in (("every", every), ("keep", keep)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"CheckpointCallback `{name}` must be a positive integer; got {name}={value!r}.")
+                raise ValueError(f"CheckpointCallback's `{name}` must be >= 1; got {name}={value!r}.")
         self.state, self.config, self.directory = state, config, Path(directory)
         self.every, self.keep = every, keep
 
     def __call__(self, update: int, averaged: PointProcessNetwork, history: TrainingHistory) -> None:
-        """Save after updates ``every``, ``2 * every``, ... and the last one; drop all but the newest ``keep``."""
+        """Save after updates ``every``, ``2 * every``, ... and the last; keep only the newest ``keep``."""
         done = self.state.update
         if done % self.every and done != self.config.n_updates:
             return
@@ -221,7 +226,3 @@ class CheckpointCallback:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def _numpy_state_is_jsonable(state: dict) -> bool:  # pragma: no cover - kept for the docs table above
-    return all(isinstance(v, (dict, int, str)) for v in state.values()) and np is not None

@@ -99,7 +99,7 @@ class ReinforceState:
 
     @classmethod
     def initial(cls, network: PointProcessNetwork, config: ReinforceConfig) -> "ReinforceState":
-        """The state before the first update: seeded generators, fresh Adam, average = ``network``."""
+        """Return the state before the first update: seeded generators, fresh Adam, average = ``network``."""
         rng = np.random.default_rng(config.seed)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
@@ -150,7 +150,8 @@ def train_reinforce(
         The moving average of the weights (the model to use).
     history :
         Per-update ``train/reward`` (mean reward per labelled bin and sample: the fraction decoded
-        correctly for classes, minus the squared velocity error for velocity) and ``train/bonus``.
+        correctly for classes, minus the squared velocity error for velocity) and ``train/bonus``;
+        ``seconds`` is the time spent in updates, summed over resumed sessions.
     """
     if network.n_outputs != decoder.n_neurons:
         raise ValueError(
@@ -176,7 +177,7 @@ def train_reinforce(
     observations = BernoulliObservations()
     objective = objective or objective_for(decoder, exploration_weight=config.exploration_weight)
     credit_bins = objective.credit_bins
-    start = time.perf_counter()
+    seconds_before, start = history.seconds, time.perf_counter()
     for update in range(state.update, config.n_updates):
         batch = trials.sample_batch(config.batch_trials, rng)                          # 1. data
         labels = batch.labels
@@ -201,8 +202,8 @@ def train_reinforce(
             train_reward=float(reward.sum()) / (n_labelled * config.n_samples * network.n_replicas),
             train_bonus=float(bonus.sum()) / (n_labelled * config.n_samples * network.n_replicas),
         )
+        history.seconds = seconds_before + time.perf_counter() - start
         state.update = update + 1
         if callback is not None and callback(update, averaged, history) is False:
             break
-    history.seconds += time.perf_counter() - start
     return averaged, history

@@ -48,7 +48,7 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--paper-restarts", type=int, default=2,
                    help="restarts of the paper's algorithm per fold, best by training reward (paper: 32)")
     p.add_argument("--paper-episodes", type=int, default=None, help="episodes of the paper's algorithm (5000)")
-    p.add_argument("--updates", type=int, default=None, help="updates of the default RL trainer (1500)")
+    p.add_argument("--updates", type=int, default=None, help="updates of the default RL trainer (500)")
     p.add_argument("--decoder-neurons", type=_indices, default=None,
                    help="0-based ids of the recorded downstream neurons the decoder reads, in its input order "
                         "(default: from the recording file, e.g. the paper's M1order/M1num_pre)")
@@ -71,7 +71,7 @@ def _add_adapt(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--fold", type=int, default=0, help="fold of the 5-fold split (default 0)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--swap-update", type=int, default=1500, help="updates against A before the swap")
+    p.add_argument("--swap-update", type=int, default=500, help="updates against A before the swap")
     p.add_argument("--after-updates", type=int, default=600, help="updates against B after the swap")
     p.add_argument("--decoder-neurons", type=_indices, default=None,
                    help="recorded neurons the decoders read (default: from the recording)")
@@ -277,7 +277,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fold", type=int, default=0, help="held-out fold (default 0)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of folds, weights and sampling (default 0)")
-    p.add_argument("--updates", type=int, default=None, help="updates of the default RL trainer (1500)")
+    p.add_argument("--updates", type=int, default=None, help="updates of the default RL trainer (500)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="updates per checkpoint (default 100)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's newest checkpoint")
     p.add_argument("--decoder-neurons", type=_indices, default=None,

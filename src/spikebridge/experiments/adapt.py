@@ -37,7 +37,7 @@ class AdaptConfig:
     """Folds of the split."""
     seed: int = 0
     """Seed of the split, weights and sampling."""
-    swap_update: int = 1500
+    swap_update: int = 500
     """Updates against decoder A before the swap."""
     after_updates: int = 600
     """Updates against decoder B after the swap."""

@@ -208,6 +208,19 @@ def _run_fold(
     return result
 
 
+_WORKER: tuple = ()
+
+
+def _init_worker(*shared) -> None:
+    global _WORKER
+    _WORKER = shared
+
+
+def _run_worker_fold(train: np.ndarray, test: np.ndarray, fold: int) -> dict:
+    recording, decoder, features, config, out_dir = _WORKER
+    return _run_fold(recording, decoder, features, train, test, fold, config, out_dir)
+
+
 def _with_seed(config, seed: int):
     from dataclasses import replace
 
@@ -256,18 +269,19 @@ def run_reproduce(
     start = time.perf_counter()
     features = last_spikes_exponential(recording.upstream_spikes)
     folds = trial_folds(recording.trials, config.n_folds, config.seed, trial_classes=trial_classes(recording))
-    args = [(recording, decoder, features, tr, te, k, config, None if out_dir is None else str(out_dir))
-            for k, (tr, te) in enumerate(folds)]
+    shared = (recording, decoder, features, config, None if out_dir is None else str(out_dir))
     per_fold: list[dict] = [None] * len(folds)  # type: ignore[list-item]
     if config.n_jobs == 1 or len(folds) == 1:
-        for k, a in enumerate(args):
-            per_fold[k] = _run_fold(*a)
+        for k, (tr, te) in enumerate(folds):
+            per_fold[k] = _run_fold(recording, decoder, features, tr, te, k, config, shared[-1])
             if progress:
                 progress(_fold_line(k, per_fold[k]))
     else:
+        # the recording and its features go to each worker once, not once per fold
         context = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=min(config.n_jobs, len(folds)), mp_context=context) as pool:
-            futures = {pool.submit(_run_fold, *a): k for k, a in enumerate(args)}
+        with cf.ProcessPoolExecutor(max_workers=min(config.n_jobs, len(folds)), mp_context=context,
+                                    initializer=_init_worker, initargs=shared) as pool:
+            futures = {pool.submit(_run_worker_fold, tr, te, k): k for k, (tr, te) in enumerate(folds)}
             for future in cf.as_completed(futures):
                 k = futures[future]
                 per_fold[k] = future.result()

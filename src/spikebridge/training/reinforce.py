@@ -31,8 +31,9 @@ __all__ = ["ReinforceConfig", "ReinforceState", "train_reinforce"]
 class ReinforceConfig:
     """Settings of the default behavioural-RL trainer (the same on every dataset)."""
 
-    n_updates: int = 1500
-    """Gradient updates."""
+    n_updates: int = 500
+    """Gradient updates. With standardised inputs, rat01's held-out success is the same after 500 updates as
+    after 1500 (5-fold mean 0.892 vs 0.888), at a third of the time."""
     batch_trials: int = 32
     """Trials per update."""
     n_samples: int = 8

@@ -100,6 +100,15 @@ def _adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_closed_loop(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("closed-loop", help="online learning in a closed loop under decoder drift (simulated subject)")
+    p.add_argument("--out", type=Path, default=Path("runs/closed_loop"), help="run folder (default runs/closed_loop)")
+    p.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
+    p.add_argument("--quick", action="store_true", help="a smoke run: few trials and updates")
+    p.add_argument("--no-learning-only", action="store_true",
+                   help="run only the session without online learning (the degraded baseline)")
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="(re)write report.html and report.md of a run folder")
     p.add_argument("run_dir", type=Path, help="run folder written by `spikebridge demo`")
@@ -110,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spikebridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo(sub)
+    _add_closed_loop(sub)
     _add_reproduce(sub)
     _add_report(sub)
     _add_adapt(sub)
@@ -120,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     commands = {"demo": _demo, "reproduce": _reproduce, "report": _report, "adapt": _adapt}
     commands.update(train=_train, sweep=_sweep)
+    commands["closed-loop"] = _closed_loop
     try:
         if args.command in commands:
             return commands[args.command](args)
@@ -148,6 +159,20 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _closed_loop(args: argparse.Namespace) -> int:
+    from spikebridge.experiments.closed_loop import ClosedLoopConfig, format_drift_summary, run_drift_scenario
+
+    runs = ("no_learning",) if args.no_learning_only else ("learning", "no_learning")
+    config = (ClosedLoopConfig.quick if args.quick else ClosedLoopConfig)(seed=args.seed, runs=runs)
+    command = (f"spikebridge closed-loop --out {args.out} --seed {args.seed}" + " --quick" * args.quick
+               + " --no-learning-only" * args.no_learning_only)
+    results = run_drift_scenario(config, out_dir=args.out, command=command,
+                                 progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_drift_summary(results))
+    print(f"\nwrote {args.out / 'results.json'} and {args.out / 'closed_loop.png'}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from spikebridge.report import write_report
 
@@ -160,11 +185,11 @@ def format_demo_summary(results: dict) -> str:
     """The demo's printed summary: success per method and the biomimicry headline."""
     lines = [f"demo ({results['task']} task, seed {results['seed']}): {results['recording']}", ""]
     key = "velocity_r2" if results["task"] == "reach" else "time_bin_success"
-    lines.append(f"{'method':<18}{key:>18}{'trial_success':>15}{'train s':>9}")
+    lines.append(f"{'method':<18}{key:>18}{'trial_success' if key != 'velocity_r2' else '':>15}{'train s':>9}")
     for name, m in results["methods"].items():
-        trial = m.get("trial_success", [float("nan")])
+        trial = f"{np.mean(m['trial_success']):>15.3f}" if "trial_success" in m else f"{'':>15}"
         secs = m.get("train_seconds", [0.0])
-        lines.append(f"{name:<18}{np.mean(m[key]):>18.3f}{np.mean(trial):>15.3f}{np.sum(secs):>9.1f}")
+        lines.append(f"{name:<18}{np.mean(m[key]):>18.3f}{trial}{np.sum(secs):>9.1f}")
     bio = results.get("biomimicry", {})
     if "rl" in bio and "sl" in bio:
         lines.append("")

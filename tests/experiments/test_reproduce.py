@@ -73,3 +73,10 @@ def test_decoder_neuron_mismatch_is_a_clear_error():
     recording = dataclasses.replace(toy_recording(), decoder_neurons=(0, 1))
     with pytest.raises(ValueError, match="decoder reads 1"):
         run_reproduce(recording, toy_decoder(), QUICK)
+
+
+def test_manual_decoder_spec_reads_generated_neurons_only():
+    from spikebridge.experiments.reproduce import resolve_decoder
+
+    decoder, neurons = resolve_decoder("manual", toy_recording(), np.arange(4), QUICK)
+    assert decoder.n_neurons == 4 and neurons is None  # no recorded neuron corresponds: no SL, no 'recorded'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -59,10 +61,14 @@ def biomimicry_summary(
         samples = samples[None]
     lag = int(round(0.5 / bin_size)) if max_lag_bins is None else int(max_lag_bins)
     window = max(1, int(round(0.1 / bin_size)))
+    with warnings.catch_warnings():  # a neuron with too few spikes has NaN ISI statistics in every sample
+        warnings.simplefilter("ignore", RuntimeWarning)
+        isi = np.nanmean([isi_cv(s) for s in samples], axis=0)
+        fano = np.nanmean([fano_factor(s, window) for s in samples], axis=0)
     per_neuron = {
         "firing_rate_hz": firing_rate(samples, bin_size),
-        "isi_cv": np.nanmean([isi_cv(s) for s in samples], axis=0),
-        "fano_factor": np.nanmean([fano_factor(s, window) for s in samples], axis=0),
+        "isi_cv": isi,
+        "fano_factor": fano,
         "modulation_depth": np.mean(
             [mean_abs_modulation_depth(s, labels, contrasts=contrasts) for s in samples], axis=0),
         "mutual_information": np.mean([mutual_information(s, labels, max_lag=lag) for s in samples], axis=0),
@@ -75,5 +81,6 @@ def biomimicry_summary(
         out[key] = values.tolist()
         out[f"{key}_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
     if recorded is not None:
-        out["psth_correlation_median"] = float(np.nanmedian(per_neuron["psth_correlation"]))
+        corr = np.asarray(per_neuron["psth_correlation"], dtype=float)
+        out["psth_correlation_median"] = float(np.nanmedian(corr)) if np.isfinite(corr).any() else float("nan")
     return out

@@ -113,8 +113,10 @@ def resolve_decoder(decoder, recording: Recording, train: np.ndarray, config: "R
     """
     if not isinstance(decoder, (str, os.PathLike)):
         return decoder, recording.decoder_neurons
-    neurons = config.decoder_neurons if str(decoder).startswith("fit:") else (
-        config.decoder_neurons or recording.decoder_neurons)
+    # a fitted decoder ranks its own neurons, and the hand-designed one defines what its generated neurons mean;
+    # only a file decoder (the paper's) defaults to the recording's listed decoder neurons
+    own_neurons = str(decoder).startswith("fit:") or str(decoder).strip().lower() == "manual"
+    neurons = config.decoder_neurons if own_neurons else (config.decoder_neurons or recording.decoder_neurons)
     return decoder_from_spec(decoder, recording=recording, train_trials=train, decoder_neurons=neurons,
                              random_state=config.seed)
 

@@ -32,6 +32,18 @@ def _indices(text: str) -> tuple[int, ...]:
     return values
 
 
+def _nwb_options(args: argparse.Namespace) -> dict:
+    """Loader keywords for an NWB file (empty for the other formats)."""
+    names = {"upstream_location": args.upstream_location, "downstream_location": args.downstream_location,
+             "behavior_series": args.behavior_series, "condition_column": args.condition_column,
+             "bin_size": args.bin_size}
+    given = {k: v for k, v in names.items() if v is not None}
+    if given and Path(args.recording).suffix.lower() != ".nwb":
+        raise ValueError(f"--{next(iter(given)).replace('_', '-')} applies to .nwb recordings only; "
+                         f"{args.recording} is not one.")
+    return given
+
+
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="cross-validate RL, the paper's RL and SL on a recording")
     p.add_argument("--recording", required=True, type=Path, help="recording file (.mat paper format, .npz trials)")
@@ -53,6 +65,12 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
                    help="0-based ids of the recorded downstream neurons the decoder reads, in its input order "
                         "(default: from the recording file, e.g. the paper's M1order/M1num_pre)")
     p.add_argument("--quick", action="store_true", help="a short smoke run: few updates, 2 folds' worth of time")
+    nwb = p.add_argument_group("NWB recordings (how to read a .nwb file)")
+    nwb.add_argument("--upstream-location", help="electrode-group location of the upstream units, e.g. PMd")
+    nwb.add_argument("--downstream-location", help="electrode-group location of the downstream units, e.g. M1")
+    nwb.add_argument("--behavior-series", help="TimeSeries with the continuous behaviour, e.g. hand_velocity")
+    nwb.add_argument("--condition-column", help="trials column whose categories become the labels, e.g. target")
+    nwb.add_argument("--bin-size", type=float, help="bin width in seconds (default: the file's, else 0.01)")
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -75,6 +93,8 @@ def _add_adapt(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--after-updates", type=int, default=600, help="updates against B after the swap")
     p.add_argument("--decoder-neurons", type=_indices, default=None,
                    help="recorded neurons the decoders read (default: from the recording)")
+    p.add_argument("--swap-neurons", type=_indices, default=None,
+                   help="recorded neurons a fitted decoder B is fitted on (default: A's)")
 
 
 def _adapt(args: argparse.Namespace) -> int:
@@ -88,10 +108,11 @@ def _adapt(args: argparse.Namespace) -> int:
         recording = dataclasses.replace(recording, decoder_neurons=args.decoder_neurons)
     config = AdaptConfig(fold=args.fold, seed=args.seed, swap_update=args.swap_update,
                          after_updates=args.after_updates)
-    results = run_adapt(recording, args.decoder, args.swap_to, config,
+    results = run_adapt(recording, args.decoder, args.swap_to, config, neurons_b=args.swap_neurons,
                         progress=lambda line: print(line, file=sys.stderr, flush=True))
     results["command"] = (f"spikebridge adapt --recording {args.recording} --decoder {args.decoder} "
-                          f"--swap-to {args.swap_to} --out {args.out}")
+                          f"--swap-to {args.swap_to} --out {args.out}"
+                          + (f" --swap-neurons {','.join(map(str, args.swap_neurons))}" if args.swap_neurons else ""))
     atomic_write_json(args.out / "results.json", results)
     write_adapt_report(args.out)
     for name, values in results["table"].items():
@@ -211,7 +232,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from spikebridge.training.reinforce import ReinforceConfig
 
     torch.set_num_threads(1)
-    recording = load_recording(args.recording)
+    recording = load_recording(args.recording, **_nwb_options(args))
     if args.decoder_neurons is not None:
         recording = dataclasses.replace(recording, decoder_neurons=args.decoder_neurons)
     decoder = args.decoder

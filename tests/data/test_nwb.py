@@ -298,3 +298,48 @@ def test_missing_pynwb_gives_the_install_hint(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pynwb", None)
     with pytest.raises(ImportError, match=r"pip install spikebridge\[nwb\]"):
         load_nwb(tmp_path / "x.nwb")
+
+
+def test_reproduce_runs_end_to_end_on_the_public_layout(tmp_path):
+    """The PMd/M1 reaching layout through `spikebridge reproduce` with a fitted velocity decoder."""
+    from spikebridge.cli import main
+
+    nwbfile = mock_NWBFile()
+    device = nwbfile.create_device(name="arrays")
+    groups = {r: nwbfile.create_electrode_group(name=r, description=r, location=r, device=device) for r in ("PMd", "M1")}
+    rng = np.random.default_rng(0)
+    n_trials, duration = 12, 1.0
+    starts = 0.2 + 1.2 * np.arange(n_trials)
+    t_end = starts[-1] + 1.5
+    targets = rng.integers(0, 4, n_trials)
+    angle = np.pi / 2 * targets
+    t = np.arange(int(t_end * 100)) / 100.0
+    velocity = np.zeros((len(t), 2))
+    for start, a in zip(starts, angle):
+        inside = (t >= start) & (t < start + duration)
+        speed = np.sin(np.pi * (t[inside] - start) / duration)
+        velocity[inside] = 10 * speed[:, None] * np.array([np.cos(a), np.sin(a)])
+    for unit in range(10):
+        region = "PMd" if unit < 6 else "M1"
+        nwbfile.add_electrode(group=groups[region], location=region)
+        preferred = rng.uniform(0, 2 * np.pi)
+        drive = 15 + 10 * (velocity @ np.array([np.cos(preferred), np.sin(preferred)])) / 10
+        p = np.clip(drive, 1, 60) * 0.01
+        times = t[rng.random(len(t)) < p] + 0.005
+        nwbfile.add_unit(spike_times=times, electrodes=[unit])
+    nwbfile.add_trial_column(name="target", description="Reach target.")
+    for start, target in zip(starts, targets):
+        nwbfile.add_trial(start_time=start, stop_time=start + duration, target=f"t{target}")
+    behavior = nwbfile.create_processing_module(name="behavior", description="Hand kinematics.")
+    behavior.add(pynwb.TimeSeries(name="hand_velocity", data=velocity, unit="cm/s", rate=100.0, starting_time=0.0))
+    path = _write(nwbfile, tmp_path / "reach.nwb")
+    out = tmp_path / "run"
+    code = main(["reproduce", "--recording", str(path), "--decoder", "fit:wiener", "--out", str(out),
+                 "--folds", "2", "--jobs", "1", "--quick", "--methods", "rl,sl",
+                 "--upstream-location", "PMd", "--downstream-location", "M1",
+                 "--behavior-series", "hand_velocity", "--condition-column", "target"])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    for name in ("rl", "sl", "recorded", "upstream_ceiling"):
+        assert len(results["methods"][name]["velocity_r2"]) == 2
+    assert results["methods"]["recorded"]["velocity_r2"][0] > 0

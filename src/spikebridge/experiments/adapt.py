@@ -71,12 +71,14 @@ def run_adapt(
     decoder_b,
     config: AdaptConfig = AdaptConfig(),
     *,
+    neurons_b: tuple[int, ...] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Train against ``decoder_a``, swap to ``decoder_b``, and compare with the methods that cannot adapt.
 
     ``decoder_a`` and ``decoder_b`` are decoder objects or SPECs (see ``spikebridge reproduce --decoder``);
-    both must read the same number of generated neurons.
+    both must read the same number of generated neurons. ``neurons_b`` are the recorded neurons a fitted B
+    is fitted on (default: A's), e.g. another pair, so that B reads the generated neurons with another code.
     """
     say = progress or (lambda line: None)
     torch.set_num_threads(1)
@@ -87,7 +89,8 @@ def run_adapt(
     spec_config = ReproduceConfig(seed=config.seed)
     a, neurons_a = resolve_decoder(decoder_a, recording, train, spec_config)
     # a fitted B reads the same recorded neurons as A by default, so the generator's outputs keep their meaning
-    spec_b = replace(spec_config, decoder_neurons=None if neurons_a is None else tuple(neurons_a))
+    chosen = neurons_b if neurons_b is not None else neurons_a
+    spec_b = replace(spec_config, decoder_neurons=None if chosen is None else tuple(chosen))
     b, neurons_b = resolve_decoder(decoder_b, recording, train, spec_b)
     if a.n_neurons != b.n_neurons:
         raise ValueError(

@@ -64,6 +64,8 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decoder-neurons", type=_indices, default=None,
                    help="0-based ids of the recorded downstream neurons the decoder reads, in its input order "
                         "(default: from the recording file, e.g. the paper's M1order/M1num_pre)")
+    p.add_argument("--generate", choices=("read", "all"), default="read",
+                   help="generate only the neurons the decoder reads (default, the paper) or every recorded one")
     p.add_argument("--quick", action="store_true", help="a short smoke run: few updates, 2 folds' worth of time")
     nwb = p.add_argument_group("NWB recordings (how to read a .nwb file)")
     nwb.add_argument("--upstream-location", help="electrode-group location of the upstream units, e.g. PMd")
@@ -251,6 +253,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     config = ReproduceConfig(
         n_folds=args.folds, seed=args.seed, methods=args.methods, n_jobs=args.jobs,
         n_paper_restarts=args.paper_restarts, rl=rl, rl_paper=paper, decoder_neurons=args.decoder_neurons,
+        generate=args.generate,
     )
     command = "spikebridge " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("spikebridge") else None
     print(recording.describe(), file=sys.stderr)

@@ -80,3 +80,18 @@ def test_manual_decoder_spec_reads_generated_neurons_only():
 
     decoder, neurons = resolve_decoder("manual", toy_recording(), np.arange(4), QUICK)
     assert decoder.n_neurons == 4 and neurons is None  # no recorded neuron corresponds: no SL, no 'recorded'
+
+
+def test_whole_population_generation(tmp_path):
+    config = dataclasses.replace(QUICK, generate="all", methods=("rl", "sl"))
+    results = run_reproduce(toy_recording(), toy_decoder(), config, out_dir=tmp_path)
+    spikes = np.load(tmp_path / "fold_0" / "rl_test_spikes.npz")["spikes"]
+    assert spikes.shape[-1] == 2  # every recorded downstream neuron, though the decoder reads one
+    assert "psth_correlation_median_all_neurons" in results["biomimicry"]["rl"]
+    assert len(results["biomimicry"]["rl"]["psth_correlation"][0]) == 1  # per read neuron
+
+
+def test_whole_population_needs_the_recording():
+    with pytest.raises(ValueError, match="generate='all' needs"):
+        run_reproduce(toy_recording().lesioned(), toy_decoder(),
+                      dataclasses.replace(QUICK, generate="all", methods=("rl",)))

@@ -20,6 +20,7 @@ from spikebridge.data.windows import trial_windows
 from spikebridge.decoders.base import SpikeDecoder
 from spikebridge.decoders.continuous import ContinuousDecoder
 from spikebridge.decoders.io import decoder_from_spec
+from spikebridge.decoders.subset import SubsetDecoder
 from spikebridge.experiments.biomimicry import biomimicry_summary
 from spikebridge.experiments.ceilings import upstream_label_ceiling, upstream_velocity_ceiling
 from spikebridge.features.history import last_spikes_exponential
@@ -60,6 +61,10 @@ class ReproduceConfig:
     """Folds trained in parallel processes (each uses one thread)."""
     decoder_neurons: tuple[int, ...] | None = None
     """Recorded neurons a decoder spec reads (default: the recording's own, or ranked for ``fit:``)."""
+    generate: str = "read"
+    """``"read"``: generate only the neurons the decoder reads (the paper). ``"all"``: generate every recorded
+    downstream neuron (generated neuron i stands for recorded neuron i); the decoder reads its subset, and the
+    other outputs get no behavioural reward: only the shared hidden layer and their 10 spikes/s start shape them."""
     rl: ReinforceConfig = field(default_factory=ReinforceConfig)
     """Default trainer settings."""
     rl_paper: PaperReinforceConfig = field(default_factory=PaperReinforceConfig)
@@ -71,6 +76,8 @@ class ReproduceConfig:
         unknown = [m for m in self.methods if m not in ("rl", "rl_paper", "sl")]
         if unknown:
             raise ValueError(f"Unknown methods {unknown}; choose from 'rl', 'rl_paper', 'sl'.")
+        if self.generate not in ("read", "all"):
+            raise ValueError(f"ReproduceConfig.generate must be 'read' or 'all'; got {self.generate!r}.")
         if self.n_eval_samples < 1 or self.n_jobs < 1 or self.n_paper_restarts < 1:
             raise ValueError("n_eval_samples, n_jobs and n_paper_restarts must be >= 1.")
 
@@ -141,18 +148,39 @@ def _run_fold(
     test_trials = FlatTrials(trial_windows(lesioned, features, test, context_bins=context))
     test_labels = test_trials.labels.numpy()
     test_trial_ids = test_trials.trials[test_trials.trial_index]  # the window's own trial, context too
+    population = config.generate == "all"
+    if population and continuous:
+        raise ValueError("generate='all' is for class decoders; a velocity decoder already reads the population.")
+    if population and (not recording.has_downstream or neurons is None):
+        raise ValueError(
+            "generate='all' needs the recorded downstream population and the neurons the decoder reads "
+            "(decoder_neurons), so that generated neuron i can stand for recorded neuron i."
+        )
+    read = list(neurons) if neurons is not None else None
+    n_out = recording.n_downstream if population else decoder.n_neurons
+    # with the whole population generated, the decoder reads its neurons out of all of them
+    readout = SubsetDecoder(decoder, read, n_out) if population else decoder
+    generated_ids = list(range(n_out)) if population else read  # recorded neuron of each generated output
     recorded = None
-    if recording.has_downstream and neurons is not None:
-        recorded = recording.downstream_spikes[test_trials.bins][:, list(neurons)]
+    if recording.has_downstream and read is not None:
+        recorded = recording.downstream_spikes[test_trials.bins][:, generated_ids]
     result: dict = {"biomimicry": {}}
 
     def finish(method: str, spikes: np.ndarray, seconds: float, extra: dict | None = None) -> None:
-        result[method] = {**_evaluate(decoder, spikes, test_trials), "train_seconds": seconds, **(extra or {})}
-        if recording.has_downstream and neurons is not None:
-            result["biomimicry"][method] = biomimicry_summary(
-                spikes, test_labels, test_trial_ids, recording.bin_size,
-                recorded=None if method == "recorded" else recorded,
+        result[method] = {**_evaluate(readout, spikes, test_trials), "train_seconds": seconds, **(extra or {})}
+        if recorded is not None:
+            own = [generated_ids.index(i) for i in read]  # the decoder-read outputs
+            summary = biomimicry_summary(
+                spikes[..., own], test_labels, test_trial_ids, recording.bin_size,
+                recorded=None if method == "recorded" else recorded[:, own],
             )
+            if population:
+                everyone = biomimicry_summary(
+                    spikes, test_labels, test_trial_ids, recording.bin_size,
+                    recorded=None if method == "recorded" else recorded,
+                )
+                summary.update({f"{k}_all_neurons": v for k, v in everyone.items() if not isinstance(v, list)})
+            result["biomimicry"][method] = summary
         if out_dir is not None:
             atomic_save_npz(
                 Path(out_dir) / f"fold_{fold}" / f"{method}_test_spikes.npz",
@@ -164,12 +192,12 @@ def _run_fold(
         start = time.perf_counter()
         rate = min(config.initial_rate_hz * recording.bin_size, 0.5)
         network = PointProcessNetwork(
-            n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=rate,
+            n_features, n_out, n_hidden=config.n_hidden, initial_rate=rate,
             generator=torch.Generator().manual_seed(int(seeds[0])),
         )
         network.standardize_inputs(train_trials.features)
         rl_config = _with_seed(config.rl, int(seeds[1]))
-        trained, history = train_reinforce(network, decoder, train_trials, rl_config)
+        trained, history = train_reinforce(network, readout, train_trials, rl_config)
         seconds = time.perf_counter() - start
         spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
         finish("rl", spikes, seconds, {"final_train_reward": history.last("train/reward", 50)})
@@ -179,10 +207,10 @@ def _run_fold(
         paper_context = max(context, config.paper_context_bins)
         paper_trials = FlatTrials(trial_windows(lesioned, features, train, context_bins=paper_context))
         network = PointProcessNetwork(
-            n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=0.5,
+            n_features, n_out, n_hidden=config.n_hidden, initial_rate=0.5,
             n_replicas=config.n_paper_restarts, generator=torch.Generator().manual_seed(int(seeds[3])),
         )
-        trained, history = train_reinforce_paper(network, decoder, paper_trials, _with_seed(config.rl_paper, int(seeds[4])))
+        trained, history = train_reinforce_paper(network, readout, paper_trials, _with_seed(config.rl_paper, int(seeds[4])))
         seconds = time.perf_counter() - start
         spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
         finish("rl_paper", spikes, seconds, {"n_restarts": config.n_paper_restarts})
@@ -191,11 +219,11 @@ def _run_fold(
         if "sl" in config.methods:
             start = time.perf_counter()
             network = PointProcessNetwork(
-                n_features, decoder.n_neurons, n_hidden=config.n_hidden, initial_rate=0.5,
+                n_features, n_out, n_hidden=config.n_hidden, initial_rate=0.5,
                 generator=torch.Generator().manual_seed(int(seeds[5])),
             )
             network.standardize_inputs(train_trials.features)
-            target = torch.from_numpy(recording.downstream_spikes[train_trials.bins][:, list(neurons)].astype(np.float32))
+            target = torch.from_numpy(recording.downstream_spikes[train_trials.bins][:, generated_ids].astype(np.float32))
             trained, _ = fit_supervised_trials(network, train_trials, target, config.sl, seed=int(seeds[6]))
             seconds = time.perf_counter() - start
             spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))

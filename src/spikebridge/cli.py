@@ -279,6 +279,11 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mean_or_nan(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def format_table(results: dict) -> str:
     """Per-fold and mean ± sd table of every method's score (and the paper's), then the biomimicry means."""
     methods = results["methods"]
@@ -312,7 +317,7 @@ def format_table(results: dict) -> str:
         lines += ["", "biomimicry on held-out trials (decoder-read neurons, mean over folds):",
                   f"{'method':<18}" + "".join(f"{k.replace('_mean', '').replace('_median', ' (median)'):>26}" for k in keys)]
         for name, values in bio.items():
-            cells = "".join(f"{np.nanmean(values[k]):>26.3f}" if k in values else f"{'—':>26}" for k in keys)
+            cells = "".join(f"{_mean_or_nan(values[k]):>26.3f}" if k in values else f"{'—':>26}" for k in keys)
             lines.append(f"{name:<18}{cells}")
     return "\n".join(lines)
 

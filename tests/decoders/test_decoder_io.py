@@ -185,3 +185,14 @@ def test_spec_errors(lever, reach):
         decoder_from_spec("fit:wiener", recording=reach, decoder_neurons=[0, 8])
     with pytest.raises(DataFormatError, match="distinct"):
         decoder_from_spec("fit:wiener", recording=reach, decoder_neurons=[1, 1])
+
+
+def test_fit_spec_options(lever):
+    decoder, _ = decoder_from_spec("fit:logistic:history=0.3", recording=lever)
+    assert decoder.history_bins == 30
+    with pytest.raises(ValueError, match="Unknown option"):
+        decoder_from_spec("fit:mlp:depth=3", recording=lever)
+    with pytest.raises(ValueError, match="not a float"):
+        decoder_from_spec("fit:mlp:history=long", recording=lever)
+    with pytest.raises(ValueError, match="does not apply"):
+        decoder_from_spec("fit:logistic:hidden=4", recording=lever)

@@ -31,7 +31,8 @@ Decoder = Union[SpikeDecoder, ContinuousDecoder]
 
 _FORMAT = "spikebridge-decoder"
 _VERSION = 1
-DECODER_SPECS = ("<file>.mat", "<file>.npz", "manual", "fit:mlp", "fit:logistic", "fit:wiener", "fit:kalman")
+DECODER_SPECS = ("<file>.mat", "<file>.npz", "manual", "fit:mlp", "fit:logistic", "fit:wiener", "fit:kalman",
+                 "fit:KIND:history=SECONDS[,hidden=UNITS]")
 """The forms :func:`decoder_from_spec` accepts."""
 
 # kind -> (class, constructor arguments, fitted scalars, fitted arrays); WindowMLPDecoder is special.
@@ -299,8 +300,9 @@ def decoder_from_spec(
     elif lowered == "manual":
         bin_size = recording.bin_size if recording is not None else 0.01
         decoder = HandDesignedDecoder(bin_size=bin_size)
-    elif lowered in ("fit:mlp", "fit:logistic", "fit:wiener", "fit:kalman"):
-        return _fit_from_spec(lowered[4:], recording, train_trials, neurons, n_read, random_state)
+    elif lowered.startswith("fit:") and lowered.split(":")[1] in ("mlp", "logistic", "wiener", "kalman"):
+        kind, options = _parse_fit_spec(lowered)
+        return _fit_from_spec(kind, recording, train_trials, neurons, n_read, random_state, options)
     else:
         raise ValueError(
             f"Unknown decoder spec {text!r}. Accepted forms: {', '.join(DECODER_SPECS)} (a path to the "
@@ -311,10 +313,35 @@ def decoder_from_spec(
     return decoder, neurons
 
 
+_FIT_OPTIONS = {"history": ("history_seconds", float), "hidden": ("n_hidden", int)}
+
+
+def _parse_fit_spec(spec: str) -> tuple[str, dict]:
+    """``fit:KIND[:key=value,...]`` -> (KIND, constructor keywords); keys: history (seconds), hidden (units)."""
+    parts = spec.split(":", 2)
+    kind, options = parts[1], {}
+    for item in (parts[2].split(",") if len(parts) > 2 and parts[2] else []):
+        key, _, value = item.partition("=")
+        if key not in _FIT_OPTIONS or not value:
+            raise ValueError(
+                f"Unknown option {item!r} in decoder spec {spec!r}; use fit:{kind}:history=SECONDS"
+                + (",hidden=UNITS" if kind == "mlp" else "") + "."
+            )
+        name, cast = _FIT_OPTIONS[key]
+        if name == "n_hidden" and kind != "mlp" or name == "history_seconds" and kind == "kalman":
+            raise ValueError(f"Option {key!r} does not apply to fit:{kind} (spec {spec!r}).")
+        try:
+            options[name] = cast(value)
+        except ValueError:
+            raise ValueError(f"Option {key}={value!r} in {spec!r} is not a {cast.__name__}.") from None
+    return kind, options
+
+
 def _fit_from_spec(
     kind: str, recording: Recording | None, train_trials: Sequence[int] | None,
-    neurons: tuple[int, ...] | None, n_read: int, random_state: int | None,
+    neurons: tuple[int, ...] | None, n_read: int, random_state: int | None, options: dict | None = None,
 ) -> tuple[Decoder, tuple[int, ...]]:
+    options = options or {}
     if recording is None or recording.downstream_spikes is None:
         raise ValueError(
             f"Decoder spec 'fit:{kind}' fits to recorded downstream spikes: pass a `recording` that has "
@@ -339,7 +366,7 @@ def _fit_from_spec(
                 )
             order, _ = rank_neurons_by_information(down, labels)
             neurons = tuple(int(i) for i in np.sort(order[:n_read]))
-        classifier = WindowClassifierDecoder(kind=kind, random_state=random_state)
+        classifier = WindowClassifierDecoder(kind=kind, random_state=random_state, **options)
         read = down[:, list(neurons)]
         fitted = classifier.fit(read, labels, recording.bin_size, n_classes=recording.n_classes)
         return fitted, neurons
@@ -351,7 +378,7 @@ def _fit_from_spec(
     neurons = tuple(range(down.shape[1])) if neurons is None else neurons
     velocity = recording.behavior_continuous
     mask = in_train & np.all(np.isfinite(velocity), axis=1)  # a recording may hold NaN on unlabelled bins
-    filt = WienerDecoder() if kind == "wiener" else KalmanDecoder()
+    filt = WienerDecoder(**options) if kind == "wiener" else KalmanDecoder()
     return filt.fit(down[:, list(neurons)], velocity, recording.bin_size, mask=mask), neurons
 
 

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 import numpy as np
 
 from spikebridge.cli import main
@@ -41,3 +43,35 @@ def test_reproduce_cli_rejects_unknown_method():
 
     with pytest.raises(SystemExit):
         main(["reproduce", "--recording", "a.mat", "--decoder", "b.mat", "--out", "o", "--methods", "rl,ppo"])
+
+
+@pytest.mark.slow
+def test_sigterm_stops_reproduce_and_its_workers(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rec = toy_recording()
+    shape = (len(rec.trials), rec.n_bins // len(rec.trials))
+    save_trial_npz(tmp_path / "toy.npz", upstream=rec.upstream_spikes.reshape(*shape, -1),
+                   downstream=rec.downstream_spikes.reshape(*shape, -1), labels=rec.behavior_labels.reshape(shape),
+                   bin_ms=10.0)
+    save_toy_decoder(tmp_path / "decoder.mat")
+    command = [sys.executable, "-m", "spikebridge.cli", "reproduce", "--recording", str(tmp_path / "toy.npz"),
+               "--decoder", str(tmp_path / "decoder.mat"), "--out", str(tmp_path / "run"), "--folds", "2",
+               "--decoder-neurons", "0", "--methods", "rl", "--updates", "100000", "--jobs", "2"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(6)  # the workers are training by now
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "interrupted" in err
+    deadline = time.time() + 10
+    while time.time() < deadline:  # no fold worker is left in the process group (the resource tracker may linger)
+        listing = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(process.pid)], capture_output=True, text=True)
+        workers = [line for line in listing.stdout.splitlines() if "spawn_main" in line]
+        if not workers:
+            break
+        time.sleep(0.5)
+    assert not workers
+    assert not (tmp_path / "run" / "results.json").exists()

@@ -137,8 +137,30 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", type=Path, help="run folder written by `spikebridge demo`")
 
 
+def _terminate_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spikebridge`` command."""
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # SIGTERM cleans up like Ctrl-C (worker processes)
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as stop:
+        print(f"spikebridge: interrupted ({stop or 'Ctrl-C'}); worker processes stopped, nothing half-written.",
+              file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="spikebridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo(sub)

@@ -309,14 +309,21 @@ def run_reproduce(
     else:
         # the recording and its features go to each worker once, not once per fold
         context = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=min(config.n_jobs, len(folds)), mp_context=context,
-                                    initializer=_init_worker, initargs=shared) as pool:
+        pool = cf.ProcessPoolExecutor(max_workers=min(config.n_jobs, len(folds)), mp_context=context,
+                                      initializer=_init_worker, initargs=shared)
+        try:
             futures = {pool.submit(_run_worker_fold, tr, te, k): k for k, (tr, te) in enumerate(folds)}
             for future in cf.as_completed(futures):
                 k = futures[future]
                 per_fold[k] = future.result()
                 if progress:
                     progress(_fold_line(k, per_fold[k]))
+        except BaseException:  # Ctrl-C, SIGTERM (see the CLI) or a failed fold: stop the other folds too
+            pool.shutdown(wait=False, cancel_futures=True)
+            for child in multiprocessing.active_children():
+                child.terminate()
+            raise
+        pool.shutdown()
     methods: dict[str, dict[str, list[float]]] = {}
     for name in METHODS:
         if all(name in fold for fold in per_fold):

@@ -186,10 +186,6 @@ def _main(argv: list[str] | None) -> int:
     return 2
 
 
-def _command_line() -> str:
-    return "spikebridge " + " ".join(sys.argv[1:])
-
-
 def _demo(args: argparse.Namespace) -> int:
     from spikebridge.experiments.demo import DemoConfig, run_demo
     from spikebridge.report import write_report

@@ -19,7 +19,6 @@ from spikebridge._io import atomic_save_npz, atomic_write_json
 from spikebridge.data.folds import trial_folds
 from spikebridge.data.recording import Recording
 from spikebridge.data.windows import trial_windows
-from spikebridge.decoders.base import SpikeDecoder
 from spikebridge.decoders.continuous import WienerDecoder
 from spikebridge.decoders.fitted import WindowClassifierDecoder
 from spikebridge.decoders.ranking import rank_neurons_by_information
@@ -240,8 +239,3 @@ def run_demo(
     atomic_write_json(out_dir / "config.json", asdict(config))
     atomic_write_json(out_dir / "results.json", results)
     return results
-
-
-def describe_decoder(decoder: SpikeDecoder) -> str:
-    """One line for logs."""
-    return f"{type(decoder).__name__}: {decoder.n_neurons} neurons x {decoder.history_bins + 1} bins"

@@ -18,11 +18,10 @@ import torch
 from spikebridge.decoders.base import SpikeDecoder
 from spikebridge.decoders.continuous import ContinuousDecoder
 from spikebridge.models.network import PointProcessNetwork
-from spikebridge.models.observations import BernoulliObservations
 from spikebridge.training.dataset import FlatTrials
 from spikebridge.training.history import TrainingHistory
 from spikebridge.training.objectives import Objective, objective_for
-from spikebridge.training.returns import leave_one_out_advantage, window_returns
+from spikebridge.training.policy_gradient import policy_gradient_step
 
 __all__ = ["ReinforceConfig", "ReinforceState", "train_reinforce"]
 
@@ -175,25 +174,15 @@ def train_reinforce(
     averaged, optimizer, rng, generator, history = (
         state.averaged, state.optimizer, state.rng, state.generator, state.history
     )
-    observations = BernoulliObservations()
     objective = objective or objective_for(decoder, exploration_weight=config.exploration_weight)
-    credit_bins = objective.credit_bins
     seconds_before, start = history.seconds, time.perf_counter()
     for update in range(state.update, config.n_updates):
         batch = trials.sample_batch(config.batch_trials, rng)                          # 1. data
         labels = batch.labels
-        logits = network.logits(batch.features)                                        # (R, rows, out)
-        with torch.no_grad():                                                          # 2. act
-            spikes = observations.sample(torch.sigmoid(logits).expand(config.n_samples, *logits.shape), generator)
-            reward, bonus = objective.reward(spikes, batch, update / config.n_updates)  # 3. reward
-            returns = window_returns(reward + bonus, credit_bins)                      # 4. credit
-            advantage = leave_one_out_advantage(returns)
-            advantage = advantage / (advantage.std(dim=(0, 2), keepdim=True) + 1e-8)  # per replica
-        log_prob = observations.log_prob_logits(logits.expand_as(spikes), spikes)     # 5. learn
-        loss = -(advantage.unsqueeze(-1) * log_prob).sum() / (config.n_samples * len(labels))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        _, reward, bonus = policy_gradient_step(                                       # 2-5. act, reward,
+            network, optimizer, objective, batch, n_samples=config.n_samples,          #      credit, learn
+            generator=generator, progress=update / config.n_updates,
+        )
         with torch.no_grad():
             for avg, param in zip(averaged.parameters(), network.parameters()):
                 avg.lerp_(param, 1 - config.average_decay)

@@ -110,9 +110,11 @@ class WindowMLPDecoder(SpikeDecoder):
     def _scores(self, spikes: torch.Tensor) -> torch.Tensor:
         x = F.pad(spikes.to(torch.float32).transpose(1, 2), (self.history_bins, 0))
         # conv2d over a height-1 image is the same causal convolution as conv1d, and ~1.5x faster on CPU
-        pre = F.conv2d(x.unsqueeze(2), self._kernel.unsqueeze(2), self._bias1).squeeze(2)
-        hidden = torch.tanh(pre)  # (batch, n_hidden, n_bins)
-        return torch.einsum("bht,ch->btc", hidden, self._w2) + self._b2
+        pre = F.conv2d(x.unsqueeze(2), self._kernel.unsqueeze(2), self._bias1).squeeze(2)  # (batch, n_hidden, n_bins)
+        # tanh(a) = 2 sigmoid(2a) - 1 in place: equal up to float rounding, and several times faster than torch.tanh
+        hidden = pre.mul_(2).sigmoid_().mul_(2).sub_(1)
+        scores = torch.baddbmm(self._b2.view(1, -1, 1), self._w2.expand(len(hidden), -1, -1), hidden)
+        return scores.transpose(1, 2).contiguous()  # (batch, n_bins, n_classes)
 
 
 def load_patternnet_decoder(path: str | Path, *, n_neurons: int | None = None) -> WindowMLPDecoder:

@@ -9,6 +9,9 @@ from torch import nn
 
 __all__ = ["PointProcessNetwork"]
 
+_BLOCK_ELEMENTS = 2**20
+"""Hidden units x rows computed at once by :meth:`PointProcessNetwork.logits` (4 MB of float32)."""
+
 
 class PointProcessNetwork(nn.Module):
     """``h = sigmoid(W1 x + b1)``, ``p = sigmoid(W2 h + b2)``, with an optional leading replica axis.
@@ -100,15 +103,39 @@ class PointProcessNetwork(nn.Module):
         Returns
         -------
         logits :
-            Shape ``(n_replicas, n_rows, n_outputs)``.
+            Shape ``(n_replicas, n_rows, n_outputs)``, contiguous.
+
+        Notes
+        -----
+        The input standardisation is folded into the first layer's weights (``W1 / scale`` and
+        ``b1 - mean W1 / scale``), so the features are never copied. Shared features run every replica in
+        one matrix product ``(n_replicas * n_hidden, n_features) @ (n_features, rows)``, in blocks of rows
+        whose hidden activity stays small enough to be reused from cache and the allocator.
         """
-        features = (features - self.input_mean) / self.input_scale
-        if features.dim() == 2:
-            features = features.unsqueeze(0).expand(self.n_replicas, -1, -1)
-        if self.n_hidden:
-            hidden = torch.sigmoid(torch.baddbmm(self.b1, features, self.w1))
-            return torch.baddbmm(self.b2, hidden, self.w2)
-        return torch.baddbmm(self.b2, features, self.w2)
+        w_first, b_first = self.w1 if self.n_hidden else self.w2, self.b1 if self.n_hidden else self.b2
+        scale = self.input_scale.view(1, -1, 1)
+        w_first = w_first / scale  # (R, F, H): folds (x - mean) / scale into the weights
+        b_first = b_first - self.input_mean.view(1, 1, -1) @ w_first  # (R, 1, H)
+        if features.dim() == 3:
+            pre = torch.baddbmm(b_first, features, w_first)
+            if not self.n_hidden:
+                return pre
+            return torch.baddbmm(self.b2, pre.sigmoid_(), self.w2)
+        n_units = w_first.shape[-1]
+        w_stacked = w_first.transpose(1, 2).reshape(self.n_replicas * n_units, self.n_features)  # (R*H, F)
+        b_stacked = b_first.reshape(self.n_replicas * n_units, 1)
+        if not self.n_hidden:
+            out = torch.addmm(b_stacked, w_stacked, features.T)  # (R*out, rows)
+            return out.view(self.n_replicas, n_units, -1).transpose(1, 2).contiguous()
+        w_out, b_out = self.w2.transpose(1, 2), self.b2.transpose(1, 2)  # (R, out, H), (R, out, 1)
+        block = max(1, _BLOCK_ELEMENTS // (self.n_replicas * n_units))
+        pieces = []
+        for start in range(0, len(features), block):
+            rows = features[start : start + block]
+            hidden = torch.addmm(b_stacked, w_stacked, rows.T).sigmoid_()  # (R*H, block)
+            pieces.append(torch.baddbmm(b_out, w_out, hidden.view(self.n_replicas, n_units, -1)))
+        out = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)  # (R, out, rows)
+        return out.transpose(1, 2).contiguous()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Spike probabilities, shape ``(n_replicas, n_rows, n_outputs)``; see :meth:`logits`."""

@@ -27,7 +27,7 @@ class BernoulliObservations:
     def sample(probabilities: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw 0/1 spikes with the given probabilities (float tensor of the same shape)."""
         uniform = torch.rand(probabilities.shape, generator=generator, dtype=probabilities.dtype)
-        return (uniform < probabilities).to(probabilities.dtype)
+        return uniform.lt_(probabilities)  # in place: 1.0 where uniform < p, else 0.0
 
 
 def get_observation_model(observation_model: str | BernoulliObservations) -> BernoulliObservations:

@@ -251,10 +251,10 @@ def train_reinforce_paper(
         batch = trials.sample_batch(config.batch_trials, rng)                          # 1. data
         labelled = batch.labels > 0
         n_labelled = max(int(labelled.sum()), 1)
-        logits = network.logits(batch.features)                                      # (R, rows, out)
+        credited = slice(None) if config.credit_context else labelled                 # rows with G != 0
         with torch.no_grad():
-            p = torch.sigmoid(logits)                                                # 2. prior
-            p_prime = firing_rate_prior(p, episode, m=config.prior_spikes, n=config.prior_bins)
+            p = network(batch.features)                                              # (R, rows, out)
+            p_prime = firing_rate_prior(p, episode, m=config.prior_spikes, n=config.prior_bins)  # 2. prior
             spikes = observations.sample(p_prime, generator)                         # 3. act
             decoded = decoder.decode_torch(spikes)                                   # 4. reward
             correct = correct_reward(decoded, batch.labels)
@@ -262,10 +262,11 @@ def train_reinforce_paper(
             batch_reward = correct.sum(dim=-1) / n_labelled                          # (R,)
             selection.update(episode, batch_reward, network)                         # 5. select
             returns = _trial_returns(correct + bonus, batch.trial_index, config.discount, config.horizon_bins)
-            advantage = torch.stack([normalize(g, labelled) for g in returns])       # 6. credit
-            if not config.credit_context:
-                advantage = advantage * labelled
-        loss = -(advantage.unsqueeze(-1) * (spikes - p_prime) * logits).sum() / n_labelled  # 7. learn
+            advantage = normalize(returns, labelled, dim=-1)                         # 6. credit, per replica
+            # minus d loss / d logit of the loss -sum_t G_t log p'(s_t) / n_labelled (prior's Jacobian ignored)
+            logit_credit = (spikes - p_prime).mul_(advantage.unsqueeze(-1)).div_(n_labelled)[:, credited]
+        logits = network.logits(batch.features[credited])                            # 7. learn
+        loss = -(logit_credit * logits).sum()  # same gradient, no graph over uncredited rows
         network.zero_grad(set_to_none=True)
         loss.backward()
         learning_rate = config.learning_rate(episode)

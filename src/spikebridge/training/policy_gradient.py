@@ -64,21 +64,32 @@ def policy_gradient_step(
     Notes
     -----
     The loss is ``-sum(A * log p(s)) / (n_samples * n_rows)``: its gradient is the REINFORCE estimate of
-    the gradient of the mean return, with ``A`` the normalised leave-one-out advantage. The same
+    the gradient of the mean return, with ``A`` the normalised leave-one-out advantage. For Bernoulli spikes
+    ``d log p(s) / d logit = s - p``, so the step backpropagates the surrogate ``-sum(C * logits)`` with
+    ``C = sum_s A_s (s_s - p) / (n_samples * n_rows)`` computed without autograd: the same gradient, with no
+    graph over ``(n_samples, n_replicas, n_rows, n_outputs)`` log-probabilities. The same
     sequence of operations as the update of :func:`~spikebridge.training.reinforce.train_reinforce`, so
     the two give identical weights from identical states.
     """
     logits = network.logits(batch.features)  # (R, rows, out)
     with torch.no_grad():
-        spikes = BERNOULLI.sample(torch.sigmoid(logits).expand(n_samples, *logits.shape), generator)
+        probabilities = torch.sigmoid(logits)
+        spikes = BERNOULLI.sample(probabilities.expand(n_samples, *logits.shape), generator)
         if observed_spikes is not None:
             spikes[0, :, : len(observed_spikes)] = observed_spikes.to(spikes.dtype)
         reward, bonus = objective.reward(spikes, batch, progress)
         returns = window_returns(reward + bonus, objective.credit_bins)
         advantage = leave_one_out_advantage(returns)
-        advantage = advantage / (advantage.std(dim=(0, 2), keepdim=True) + 1e-8)  # per replica
-    log_prob = BERNOULLI.log_prob_logits(logits.expand_as(spikes), spikes)
-    loss = -(advantage.unsqueeze(-1) * log_prob).sum() / (n_samples * len(batch.labels))
+        scale = advantage.std(dim=(0, 2), keepdim=True) + 1e-8  # per replica, (1, R, 1)
+        advantage = advantage / scale
+        # d/d logit of sum_s A_s log p(s_s) = sum_s A_s (s_s - p): the log-likelihood's gradient in closed form,
+        # accumulated one sample at a time (no (samples, R, rows, out) temporary, no graph through log p)
+        logit_credit = torch.zeros_like(probabilities)
+        for sample_spikes, sample_advantage in zip(spikes, advantage):
+            logit_credit.addcmul_(sample_spikes, sample_advantage.unsqueeze(-1))
+        logit_credit.addcmul_(probabilities, advantage.sum(dim=0).unsqueeze(-1), value=-1)
+        logit_credit /= n_samples * len(batch.labels)
+    loss = -(logit_credit * logits).sum()  # its gradient is that of -sum(A * log p(s)) / (n_samples * n_rows)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

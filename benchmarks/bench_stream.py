@@ -1,14 +1,18 @@
 """Closed-loop latency: one bin through the streaming generator, and a loopback bridge round trip.
 
-Run:  OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_stream.py [--n-bins 20000] [--bridge-bins 5000]
+Run:  OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_stream.py [--n-bins 20000] [--repeats 5]
+      [--bridge-bins 5000] [--cpu N]
 
 A rat01-size network (17 upstream neurons, K = 5, 64 hidden units; 2 and 15 outputs; random weights from
 ``StagedPointProcess(random_state=0).initialize(17, 0.01)``) streams ``--n-bins`` upstream bins one at a
 time (rat01's first bins when ../shared/data/rlpp is present, else seeded 10-Hz Bernoulli spikes). Each
-``step`` is timed with ``time.perf_counter_ns``; p50/p99 are over the bins after a warm-up. In the same
-run, the offline ``predict_proba`` over the same bins gives the per-bin baseline of the ratio. The bridge
-round trip (a client process -> TCP loopback -> the server thread in this process -> reply; one bin per
-message, waiting for each reply) is measured separately. Writes benchmarks/results/bench_stream.json.
+``step`` is timed with ``time.perf_counter_ns``; p50/p99 are over the bins after a warm-up, for each of
+``--repeats`` passes, and the reported p50/p99 are the medians over the passes (the machine may be shared:
+the load average is recorded before and after). In the same run, the offline ``predict_proba`` over the
+same bins gives the per-bin baseline of the ratio, and the streamed probabilities and spikes are checked
+for exact equality with the offline ones. The bridge round trip (a client process -> TCP loopback -> the
+server thread in this process -> reply; one bin per message, waiting for each reply) is measured
+separately. Writes benchmarks/results/bench_stream.json.
 """
 
 from __future__ import annotations
@@ -59,20 +63,25 @@ def percentiles_us(ns: list[int] | np.ndarray) -> dict[str, float]:
             "mean_us": round(float(arr.mean()), 2), "max_us": round(float(arr.max()), 2)}
 
 
-def time_stream(model: StagedPointProcess, upstream: np.ndarray) -> dict:
-    """Time step() per bin, run() on the whole chunk, and the offline predict_proba baseline."""
-    stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(1))
+def time_stream(model: StagedPointProcess, upstream: np.ndarray, repeats: int) -> dict:
+    """Time step() per bin (``repeats`` passes), run() on the whole chunk, and the offline baseline."""
     clock = time.perf_counter_ns
-    timings = np.empty(len(upstream), dtype=np.int64)
-    for i, row in enumerate(upstream):
-        start = clock()
-        stream.step(row)
-        timings[i] = clock() - start
-    out = percentiles_us(timings[WARMUP:])
+    passes, n_exact = [], 0
+    for _ in range(repeats):
+        stream = StreamingGenerator.from_model(model, rng=np.random.default_rng(1))
+        timings = np.empty(len(upstream), dtype=np.int64)
+        for i, row in enumerate(upstream):
+            start = clock()
+            stream.step(row)
+            timings[i] = clock() - start
+        passes.append(percentiles_us(timings[WARMUP:]))
+        n_exact = stream.network.n_exact
+    out = {key: round(float(np.median([p[key] for p in passes])), 2) for key in passes[0]}
+    out["passes"] = passes
     n = len(upstream) - WARMUP
     chunked = StreamingGenerator.from_model(model, rng=np.random.default_rng(1))
     start = clock()
-    chunked.run(upstream)
+    spikes_run, p_run = chunked.run(upstream, return_probabilities=True)
     out["run_chunk_per_bin_us"] = round((clock() - start) / len(upstream) / 1000.0, 3)
     offline = []
     for _ in range(3):
@@ -82,6 +91,12 @@ def time_stream(model: StagedPointProcess, upstream: np.ndarray) -> dict:
     out["offline_predict_proba_per_bin_us"] = round(min(offline) / n / 1000.0, 3)
     out["p50_over_offline_per_bin"] = round(out["p50_us"] / out["offline_predict_proba_per_bin_us"], 1)
     out["n_bins_timed"] = n
+    p_offline = model.predict_proba(upstream)
+    out["probabilities_equal_offline"] = bool(
+        np.array_equal(p_run, p_offline) and np.array_equal(stream.last_probabilities, p_offline[-1]))
+    out["spikes_equal_offline"] = bool(np.array_equal(
+        spikes_run, model.sample(upstream, np.random.default_rng(1))))
+    out["exact_settlings_per_pass"] = n_exact  # pre-activations the error bound left to exact arithmetic
     return out
 
 
@@ -129,28 +144,39 @@ def time_bridge(model: StagedPointProcess, upstream: np.ndarray, n_bins: int) ->
 def main() -> None:
     """Run every measurement, print the table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-bins", type=int, default=20_000)
-    parser.add_argument("--bridge-bins", type=int, default=5_000)
+    parser.add_argument("--n-bins", type=int, default=20_000, help="bins timed per pass (after a warm-up)")
+    parser.add_argument("--repeats", type=int, default=5, help="step() passes; p50/p99 are their medians")
+    parser.add_argument("--bridge-bins", type=int, default=5_000, help="bins sent through the bridge")
+    parser.add_argument("--cpu", type=int, default=None, help="pin this process to one CPU (default: no)")
     args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
     upstream, source = upstream_bins(args.n_bins)
+    load_start = [round(x, 2) for x in os.getloadavg()]
     sizes, models = {}, {}
     for n_outputs in (2, 15):
         models[n_outputs] = StagedPointProcess(n_outputs=n_outputs, n_hidden=64, random_state=0).initialize(
             N_UPSTREAM, BIN_SIZE)
-        sizes[str(n_outputs)] = time_stream(models[n_outputs], upstream)
+        sizes[str(n_outputs)] = time_stream(models[n_outputs], upstream, args.repeats)
     bridge = time_bridge(models[2], upstream, args.bridge_bins)
+    load_end = [round(x, 2) for x in os.getloadavg()]
 
     header = f"{'measurement':<38}{'p50 µs':>10}{'p99 µs':>10}{'offline µs/bin':>16}{'p50/offline':>13}"
-    print(f"input: {source}, {args.n_bins} bins after {WARMUP} warm-up; 17 upstream x K=5 -> 64 hidden")
+    print(f"input: {source}, {args.n_bins} bins after {WARMUP} warm-up, {args.repeats} passes (medians); "
+          f"17 upstream x K=5 -> 64 hidden; load average {load_start} -> {load_end}")
     print(header)
     print("-" * len(header))
     for n_outputs, row in sizes.items():
         print(f"{'step(), ' + n_outputs + ' outputs':<38}{row['p50_us']:>10.1f}{row['p99_us']:>10.1f}"
               f"{row['offline_predict_proba_per_bin_us']:>16.3f}{row['p50_over_offline_per_bin']:>13.1f}")
+        each = ", ".join(f"{p['p50_us']:.1f}/{p['p99_us']:.1f}" for p in row["passes"])
+        print(f"{'  passes p50 / p99':<38}{each}")
     for n_outputs, row in sizes.items():
         label = f"run() on the whole chunk, {n_outputs} outputs"
         print(f"{label:<38}{row['run_chunk_per_bin_us']:>10.2f}{'(per bin)':>10}")
     print(f"{'bridge round trip, 2 outputs':<38}{bridge['p50_us']:>10.1f}{bridge['p99_us']:>10.1f}")
+    exact = all(row["probabilities_equal_offline"] and row["spikes_equal_offline"] for row in sizes.values())
+    print(f"streamed probabilities and spikes equal the offline ones exactly: {exact}")
 
     result = {
         "benchmark": "bench_stream",
@@ -160,8 +186,13 @@ def main() -> None:
         "bridge_round_trip": bridge,
         "input": source,
         "n_bins": args.n_bins,
+        "repeats": args.repeats,
+        "pinned_cpu": args.cpu,
         "model": {"n_upstream": N_UPSTREAM, "n_spikes": 5, "n_hidden": 64, "random_state": 0},
-        "note": "shared machine: latencies include interference from other processes",
+        "load_average_start": load_start,
+        "load_average_end": load_end,
+        "note": ("p50_us/p99_us: medians over the passes of step(); shared 2-core machine, so latencies "
+                 "include interference from other processes (see the load averages, 1/5/15 min)"),
         "machine": machine(),
     }
     path = atomic_write_json(RESULTS / "bench_stream.json", result)

@@ -7,37 +7,33 @@ upstream feature state incrementally, so a closed loop never recomputes the hist
 Feature state
 -------------
 For every upstream neuron the generator keeps the *ages* (bins since) of its last ``K`` spikes in an
-integer ``(n_upstream, K)`` array, plus how many of those slots are filled. Each bin every age grows by
-one and a neuron that spiked shifts its ages right and puts a 0 in front: O(K) integer work per neuron
-and bin, with no drift. The features are then ``exp(-age / time_constant)`` (0 for a spike that has not
-happened), computed with the same numpy operations as
-:func:`~spikebridge.features.history.last_spikes_exponential`, so the float32 features are **identical**
-(``np.array_equal``) to the offline ones. The multiply-decay alternative (keep the features and multiply
-them by ``exp(-1 / time_constant)`` every bin) is also O(1) but accumulates one rounding per bin and so
-drifts away from the offline float32 values; it is not used.
+integer ``(K, n_upstream)`` array (slot-major, so each bin's work runs on contiguous rows); a spike that
+has not happened has an age beyond any table (``2**62``).
+Each bin every age grows by one, and a neuron that spiked shifts its ages right and puts a 0 in front:
+O(K) integer work per neuron and bin, with no drift. The features are ``exp(-age / time_constant)``,
+looked up in a table built once with the numpy operations of
+:func:`~spikebridge.features.history.last_spikes_exponential` (float64 ``exp`` of ``-age /
+time_constant``, rounded to float32; 0 from ``105 * time_constant`` bins on), so the float32 features are
+**identical** (``np.array_equal``) to the offline ones. The multiply-decay alternative (multiply the
+features by ``exp(-1 / time_constant)`` every bin) is also O(1) but accumulates one rounding per bin and
+so drifts away from the offline values; it is not used.
 
 Probabilities
 -------------
-If the network standardises its inputs (``input_mean`` and ``input_scale`` in its state), the features
-are standardised in float32 exactly as torch does, ``(x - mean) / scale`` (IEEE subtraction and
-division are correctly rounded, so this step is bit-identical too). Each layer's pre-activation is
-accumulated in float64 from the float32 inputs and weights (every product of two float32 numbers is
-exact in float64) and rounded to float32 before the float32 sigmoid.
-The result therefore does not depend on the BLAS kernel or on how the stream is cut: :meth:`step` bin by
-bin and :meth:`run` on chunks of any size give ``np.array_equal`` probabilities. Against the offline
-:meth:`~spikebridge.models.generator.StagedPointProcess.predict_proba`, which accumulates in float32 in
-torch (MKL) and uses torch's own float32 ``exp``, they agree to float32 rounding of the network, not
-bit for bit: ``np.allclose(streamed, offline, rtol=1e-5, atol=1e-7)`` (observed: max relative
-difference about 2e-6).
+Both this generator and the offline
+:meth:`~spikebridge.models.generator.StagedPointProcess.predict_proba` compute the probabilities with
+:class:`~spikebridge.models.generator.NumpyNetwork`, whose every output is defined element by element
+from exact arithmetic (each pre-activation is the float32 nearest to its exact value, then a float32
+sigmoid). :meth:`step` runs it on a one-row matrix, :meth:`run` and the offline model on blocks of rows,
+and the results are **identical** (``np.array_equal``): they do not depend on the BLAS kernel, the
+summation order or how the stream is cut.
 
 Spikes
 ------
 Bin ``t`` draws ``u_t = rng.random(n_outputs)`` and emits ``u_t < p_t``. A numpy ``Generator`` fills
 ``rng.random((n_bins, n_outputs))`` row by row from the same stream, so with the same generator state
 the streamed spikes equal the offline ``(rng.random(p.shape) < p)`` of
-:meth:`~spikebridge.models.generator.StagedPointProcess.sample` wherever the offline and streamed
-probabilities are on the same side of the draw; they can differ only when a draw falls within the
-~1e-7 gap between the two probabilities (about 1e-7 per draw), which the tests' seeds do not hit.
+:meth:`~spikebridge.models.generator.StagedPointProcess.sample` exactly.
 """
 
 from __future__ import annotations
@@ -47,57 +43,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from spikebridge._validation import check_positive_int, check_positive_number, check_spike_counts
 from spikebridge.exceptions import DataFormatError, NotFittedError
+from spikebridge.models.generator import NumpyNetwork
 
 __all__ = ["StreamingGenerator"]
 
 _BLOCK_BINS = 4096  # run() works through long chunks in blocks of this many bins
-
-
-def _sigmoid32_(z: NDArray[np.float32]) -> NDArray[np.float32]:
-    """``1 / (1 + exp(-z))`` in float32, in place, composed the way torch's vectorised sigmoid is.
-
-    Call it under ``np.errstate(over="ignore", under="ignore")``: ``exp`` overflows to inf for
-    ``z < -88.7`` and the probability is then 0, as in torch (and underflows to 0 for large ``z``: 1).
-    """
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    z += np.float32(1.0)
-    np.reciprocal(z, out=z)
-    return z
-
-
-def _as_matrix(value: ArrayLike, name: str) -> NDArray[np.float32]:
-    arr = np.asarray(value)
-    if arr.ndim == 3 and arr.shape[0] == 1:  # PointProcessNetwork keeps a replica axis
-        arr = arr[0]
-    if arr.ndim != 2 or 0 in arr.shape:
-        raise DataFormatError(
-            f"`{name}` must be a non-empty matrix of shape (n_in, n_out) (or (1, n_in, n_out)); got "
-            f"shape {arr.shape}."
-        )
-    return _finite32(arr, name)
-
-
-def _as_bias(value: ArrayLike, name: str, size: int) -> NDArray[np.float32]:
-    arr = np.asarray(value)
-    if arr.size != size or (arr.ndim > 1 and arr.shape[-1] != size):
-        raise DataFormatError(
-            f"`{name}` must hold {size} values (shape ({size},), (1, {size}) or (1, 1, {size})) to "
-            f"match the weights; got shape {arr.shape}."
-        )
-    return _finite32(arr.reshape(size), name)
-
-
-def _finite32(arr: NDArray, name: str) -> NDArray[np.float32]:
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"`{name}` must be a numeric array; got dtype {arr.dtype}.")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.all(np.isfinite(out)):
-        raise ValueError(
-            f"`{name}` has NaN or infinite values (or values beyond float32); the network needs finite "
-            "weights."
-        )
-    return out
+_NEVER = 2**62  # the age of a spike that has not happened: exp(-age / time_constant) is 0
+_MAX_TABLE = 2**21  # longest feature table (bins); beyond it (time_constant > ~20,000 bins) exp per bin
 
 
 class StreamingGenerator:
@@ -135,6 +87,9 @@ class StreamingGenerator:
     ----------
     n_upstream, n_features, n_hidden, n_outputs : int
         Sizes; ``n_features = n_upstream * n_spikes``.
+    network : NumpyNetwork
+        The forward pass shared with the offline model, reading the features slot-major (its ``n_exact``
+        counts the pre-activations settled by exact arithmetic).
     n_bins_seen : int
         Bins processed since construction or the last :meth:`reset`.
     last_probabilities : ndarray or None
@@ -171,51 +126,38 @@ class StreamingGenerator:
         self.time_constant = check_positive_number(time_constant, "time_constant")
         self.bin_size = None if bin_size is None else check_positive_number(bin_size, "bin_size")
         self.rng = rng
-        if (w1 is None) != (b1 is None):
-            raise ValueError("Give both `w1` and `b1` (a network with a hidden layer) or neither (a GLM).")
-        w2_ = _as_matrix(w2, "w2")
-        if w1 is None:
-            self.n_hidden = 0
-            n_features = w2_.shape[0]
-            self._w1 = self._b1 = self._w1x = None
-        else:
-            w1_ = _as_matrix(w1, "w1")
-            n_features, self.n_hidden = w1_.shape
-            if w2_.shape[0] != self.n_hidden:
-                raise DataFormatError(
-                    f"`w2` must have one row per hidden unit: w1 has {self.n_hidden} hidden units but "
-                    f"w2 has shape {w2_.shape}."
-                )
-            b1_ = _as_bias(b1, "b1", self.n_hidden)
-            self._w1, self._b1 = w1_, b1_
-            # float64 copies (exact) with the bias as a last row, for inputs that end in a constant 1
-            self._w1x = np.vstack([w1_, b1_[None, :]]).astype(np.float64)
-        if n_features % self.n_spikes:
+        network = NumpyNetwork(w1, b1, w2, b2, input_mean=input_mean, input_scale=input_scale)
+        self.n_features, self.n_hidden = network.n_features, network.n_hidden
+        self.n_outputs = network.n_outputs
+        if self.n_features % self.n_spikes:
             raise DataFormatError(
-                f"The network has {n_features} input features, which is not a multiple of "
+                f"The network has {self.n_features} input features, which is not a multiple of "
                 f"n_spikes={self.n_spikes}; pass the `n_spikes` the model was built with."
             )
-        self.n_features = int(n_features)
         self.n_upstream = self.n_features // self.n_spikes
-        self.n_outputs = int(w2_.shape[1])
-        self._w2, self._b2 = w2_, _as_bias(b2, "b2", self.n_outputs)
-        self._w2x = np.vstack([self._w2, self._b2[None, :]]).astype(np.float64)
-        self._input_mean = self._input_scale = None
-        if input_mean is not None or input_scale is not None:
-            mean = np.zeros(self.n_features) if input_mean is None else input_mean
-            scale = np.ones(self.n_features) if input_scale is None else input_scale
-            self._input_mean = _as_bias(mean, "input_mean", self.n_features)
-            self._input_scale = _as_bias(scale, "input_scale", self.n_features)
-            if np.any(self._input_scale == 0):
-                raise ValueError("`input_scale` must be non-zero everywhere (constant features use scale 1).")
-        self._slots = np.arange(self.n_spikes)
-        shape = (self.n_upstream, self.n_spikes)
-        self._buf = {  # preallocated work arrays of step()
-            "neg_ages": np.empty(shape, np.int64), "shifted": np.zeros(shape, np.int64),
-            "valid": np.zeros(shape, bool), "exp": np.empty(shape, np.float64),
-            "features": np.empty(self.n_features, np.float32), "x": np.ones(self.n_features + 1),
-            "z1": np.empty(self.n_hidden), "h": np.ones(self.n_hidden + 1),
-        }
+        self._bin_shape = (self.n_upstream,)
+        shape = (self.n_spikes, self.n_upstream)
+        # internally slot-major (spike k of every neuron, then spike k + 1), so each bin's integer work runs
+        # on contiguous rows; the network reads its inputs in that order (the same probabilities, exactly)
+        self._neuron_major = np.arange(self.n_features).reshape(shape).T.ravel()
+        self.network = network.reorder_inputs(np.arange(self.n_features).reshape(shape[::-1]).T.ravel())
+        # exp(-age / time_constant) as last_spikes_exponential computes it; float32 0 from 105 time constants
+        n_table = int(np.ceil(105 * self.time_constant)) + 1
+        self._table32 = self._table64 = None
+        if n_table <= _MAX_TABLE:
+            with np.errstate(under="ignore"):
+                self._table32 = np.exp(-np.arange(n_table) / self.time_constant).astype(np.float32)
+            # the last entry is 0 (exp(-105) is below half the smallest float32): take(mode="clip") reads
+            # it for every older age, and for a spike that has not happened
+            self._table64 = self._table32.astype(np.float64)
+        # row 0 holds -1: a spiking neuron's ages become history[:-1] + 1, so the new spike has age 0
+        self._history = np.full((self.n_spikes + 1, self.n_upstream), -1, dtype=np.int64)
+        self._ages, self._shifted = self._history[1:], self._history[:-1]  # (n_spikes, n_upstream) each
+        self._spiked = np.zeros(self.n_upstream, dtype=bool)
+        self._work = self.network.workspace(1)  # step() runs the shared forward pass on one-row matrices
+        self._direct = self._table64 is not None and self.network.input_mean is None
+        self._inputs = self._work.inputs[0].reshape(shape)  # views of the one row, slot-major
+        self._features = self._work.features[0].reshape(shape)
         self.reset()
 
     @classmethod
@@ -255,19 +197,14 @@ class StreamingGenerator:
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Forget all upstream history (as if no upstream neuron had fired yet); the rng is left as it is."""
-        self._ages = np.zeros((self.n_upstream, self.n_spikes), dtype=np.int64)
-        self._n_seen = np.zeros(self.n_upstream, dtype=np.int64)
-        # 1.0 where a slot holds a spike, else 0.0
-        self._valid = np.zeros((self.n_upstream, self.n_spikes), dtype=np.float64)
+        self._ages[...] = _NEVER
         self.n_bins_seen = 0
         self.last_probabilities: NDArray[np.float64] | None = None
 
     @property
     def current_features(self) -> NDArray[np.float32]:
         """Features of the last processed bin, ``(n_upstream * n_spikes,)``, float32, unstandardised."""
-        if self.n_bins_seen == 0:
-            return np.zeros(self.n_features, dtype=np.float32)
-        return self._features_from_ages(self._ages, self._slots[None, :] < self._n_seen[:, None]).reshape(-1)
+        return self._features_of(self._ages).reshape(-1)[self._neuron_major]
 
     # ------------------------------------------------------------------ streaming
     def step(self, upstream_spikes: ArrayLike) -> NDArray[np.uint8]:
@@ -283,7 +220,20 @@ class StreamingGenerator:
         downstream_spikes :
             Shape ``(n_outputs,)``, uint8 0/1. The probabilities are in :attr:`last_probabilities`.
         """
-        return self._step(self._check_bin(upstream_spikes))
+        arr = upstream_spikes if type(upstream_spikes) is np.ndarray else np.asarray(upstream_spikes)
+        if arr.shape != self._bin_shape:
+            raise DataFormatError(
+                f"One bin of upstream spikes must have shape ({self.n_upstream},); got shape {arr.shape}. "
+                "Use `run` for several bins at once."
+            )
+        kind = arr.dtype.kind
+        if kind == "b":
+            np.copyto(self._spiked, arr)
+        else:
+            if kind != "u":
+                _check_counts(arr, kind)
+            np.greater(arr, 0, out=self._spiked)
+        return self._step(self._spiked)
 
     def run(
         self, upstream_spikes: ArrayLike, *, return_probabilities: bool = False
@@ -319,103 +269,58 @@ class StreamingGenerator:
         p = np.empty((n_bins, self.n_outputs), dtype=np.float64)
         for start in range(0, n_bins, _BLOCK_BINS):  # results do not depend on the blocks; memory does
             block = slice(start, min(start + _BLOCK_BINS, n_bins))
-            p[block] = self._probabilities(self._chunk_features(spiked[block]))
+            p[block] = self.network.probabilities(self._chunk_features(spiked[block]))
             out[block] = self.rng.random(p[block].shape) < p[block]  # row by row: the stream step() draws
         self.last_probabilities = p[-1].copy()
         return (out, p) if return_probabilities else out
 
     # ------------------------------------------------------------------ internals
-    def _check_bin(self, upstream_spikes: ArrayLike) -> NDArray[np.bool_]:
-        arr = np.asarray(upstream_spikes)
-        if arr.shape != (self.n_upstream,):
-            raise DataFormatError(
-                f"One bin of upstream spikes must have shape ({self.n_upstream},); got shape {arr.shape}. "
-                "Use `run` for several bins at once."
-            )
-        kind = arr.dtype.kind
-        if kind == "b":
-            return arr
-        if kind not in "iuf":
-            raise TypeError(f"`upstream_spikes` must be numeric spike counts; got dtype {arr.dtype}.")
-        if kind == "f" and not np.all(np.isfinite(arr) & (arr == np.floor(arr))):
-            raise DataFormatError(f"`upstream_spikes` must hold whole spike counts; got {arr.tolist()}.")
-        if kind != "u" and arr.min() < 0:
-            raise DataFormatError(f"`upstream_spikes` must be >= 0; got {arr.tolist()}.")
-        return arr > 0
-
     def _step(self, spiked: NDArray[np.bool_]) -> NDArray[np.uint8]:
-        ages, buf = self._ages, self._buf
+        """:meth:`step` on validated input: ``spiked`` is bool, shape ``(n_upstream,)``."""
+        ages = self._ages
+        np.copyto(ages, self._shifted, where=spiked)  # spiked broadcasts over the K slots
         ages += 1
-        if spiked.any():  # shift the ages of the neurons that fired and put a 0 in front
-            shifted = buf["shifted"]
-            shifted[:, 1:] = ages[:, :-1]
-            np.copyto(ages, shifted, where=spiked[:, None])
-            self._n_seen += spiked
-            np.minimum(self._n_seen, self.n_spikes, out=self._n_seen)
-            np.less(self._slots, self._n_seen[:, None], out=buf["valid"])
-            np.copyto(self._valid, buf["valid"])
+        network, work = self.network, self._work
+        if self._direct:  # no standardisation: the float64 table holds the float32 features
+            np.take(self._table64, ages, out=self._inputs, mode="clip")
+        else:
+            if self._table32 is not None:
+                np.take(self._table32, ages, out=self._features, mode="clip")
+            else:
+                self._features[...] = self._features_of(ages)
+            network.load(work.features, work)
+        p = network.forward(work)[0].astype(np.float64)
         self.n_bins_seen += 1
-        # features as last_spikes_exponential computes them: exp(-lag / time_constant), cast to float32
-        np.negative(ages, out=buf["neg_ages"])
-        np.true_divide(buf["neg_ages"], self.time_constant, out=buf["exp"])
-        np.exp(buf["exp"], out=buf["exp"])
-        buf["exp"] *= self._valid  # x * 1.0 == x, x * 0.0 == 0: the same as np.where(valid, x, 0)
-        features = buf["features"]
-        np.copyto(features, buf["exp"].reshape(-1), casting="same_kind")
-        if self._input_mean is not None:
-            features -= self._input_mean
-            features /= self._input_scale
-        x = buf["x"]
-        np.copyto(x[:-1], features)  # float32 -> float64 is exact; x[-1] == 1 carries the bias
-        with np.errstate(over="ignore", under="ignore"):
-            if self._w1 is not None:
-                np.matmul(x, self._w1x, out=buf["z1"])
-                h32 = _sigmoid32_(buf["z1"].astype(np.float32))
-                np.copyto(buf["h"][:-1], h32)
-                x = buf["h"]
-            p = _sigmoid32_((x @ self._w2x).astype(np.float32)).astype(np.float64)
         self.last_probabilities = p
-        return (self.rng.random(self.n_outputs) < p).astype(np.uint8)
+        return np.less(self.rng.random(self.n_outputs), p).view(np.uint8)
 
-    def _features_from_ages(self, ages: NDArray[np.int64], valid: NDArray[np.bool_]) -> NDArray[np.float32]:
-        # the operations of last_spikes_exponential: exp(-lag / time_constant) in float64, cast to float32
-        return np.where(valid, np.exp(-ages / self.time_constant), 0.0).astype(np.float32)
+    def _features_of(self, ages: NDArray[np.int64]) -> NDArray[np.float32]:
+        """``exp(-age / time_constant)`` as float32, the same shape as ``ages``."""
+        if self._table32 is not None:
+            return np.take(self._table32, ages, mode="clip")
+        with np.errstate(under="ignore"):  # the operations of last_spikes_exponential
+            return np.exp(-ages / self.time_constant).astype(np.float32)
 
     def _chunk_features(self, spiked: NDArray[np.bool_]) -> NDArray[np.float32]:
-        """Features of every bin of a chunk, shape ``(n_bins, n_features)``; advances the state to its end."""
+        """Slot-major features of every bin of a chunk, ``(n_bins, n_features)``; advances the state."""
         n_bins, k_max = len(spiked), self.n_spikes
         t0 = self.n_bins_seen  # absolute index of the chunk's first bin
-        t_prev = t0 - 1
         bins = t0 + np.arange(n_bins)
-        ages = np.zeros((n_bins, self.n_upstream, k_max), dtype=np.int64)
-        valid = np.zeros((n_bins, self.n_upstream, k_max), dtype=bool)
+        ages = np.full((n_bins, k_max, self.n_upstream), _NEVER, dtype=np.int64)
         for c in range(self.n_upstream):
-            n_old = int(self._n_seen[c])
-            old = t_prev - self._ages[c, :n_old][::-1]  # absolute bins of earlier spikes, ascending
+            old_ages = self._ages[:, c][self._ages[:, c] < _NEVER]  # most recent first
+            old = (t0 - 1) - old_ages[::-1]  # absolute bins of earlier spikes, ascending
             times = np.concatenate([old, t0 + np.flatnonzero(spiked[:, c])])
             last = np.searchsorted(times, bins, side="right") - 1
             for k in range(k_max):
                 idx = last - k
                 ok = idx >= 0
-                ages[ok, c, k] = bins[ok] - times[idx[ok]]
-                valid[:, c, k] = ok
+                ages[ok, k, c] = bins[ok] - times[idx[ok]]
             recent = times[::-1][:k_max]
-            self._n_seen[c] = len(recent)
-            self._ages[c, : len(recent)] = bins[-1] - recent
-            self._valid[c] = self._slots < len(recent)
+            self._ages[:, c] = _NEVER
+            self._ages[: len(recent), c] = bins[-1] - recent
         self.n_bins_seen += n_bins
-        return self._features_from_ages(ages, valid).reshape(n_bins, self.n_features)
-
-    def _probabilities(self, features: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Probabilities of a chunk, ``(n_bins, n_outputs)``, float32; the arithmetic of :meth:`_step`."""
-        if self._input_mean is not None:
-            features = (features - self._input_mean) / self._input_scale
-        ones = np.ones((len(features), 1))
-        x = np.hstack([features.astype(np.float64), ones])
-        with np.errstate(over="ignore", under="ignore"):
-            if self._w1 is not None:
-                x = np.hstack([_sigmoid32_((x @ self._w1x).astype(np.float32)).astype(np.float64), ones])
-            return _sigmoid32_((x @ self._w2x).astype(np.float32))
+        return self._features_of(ages).reshape(n_bins, self.n_features)
 
     def __repr__(self) -> str:
         return (
@@ -424,3 +329,13 @@ class StreamingGenerator:
             f"n_bins_seen={self.n_bins_seen})"
         )
 
+
+
+def _check_counts(arr: NDArray, kind: str) -> None:
+    """Raise unless ``arr`` (dtype kind ``kind``, not bool or unsigned) holds whole spike counts >= 0."""
+    if kind not in "if":
+        raise TypeError(f"`upstream_spikes` must be numeric spike counts; got dtype {arr.dtype}.")
+    if kind == "f" and not np.all(np.isfinite(arr) & (arr == np.floor(arr))):
+        raise DataFormatError(f"`upstream_spikes` must hold whole spike counts; got {arr.tolist()}.")
+    if arr.min() < 0:
+        raise DataFormatError(f"`upstream_spikes` must be >= 0; got {arr.tolist()}.")

@@ -61,6 +61,19 @@ def paper_episode_seconds(fold, n_replicas: int, n_episodes: int, seed: int = 0)
     return (time.perf_counter() - start) / n_episodes
 
 
+def paper_forward_seconds(fold, n_replicas: int, repeats: int = 5) -> float:
+    """Median seconds of the network's forward (no gradient) over one paper-mode batch: a floor of an episode."""
+    net = PointProcessNetwork(fold.features.shape[1], fold.decoder.n_neurons, n_replicas=n_replicas)
+    batch = fold.train_paper.sample_batch(PaperReinforceConfig().batch_trials, np.random.default_rng(0))
+    times = []
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            net(batch.features)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
 def reproduce_seconds(n_jobs: int) -> tuple[float, dict]:
     """Wall seconds of the full 5-fold ``reproduce`` with the default trainer only."""
     from _common import RLPP
@@ -101,7 +114,9 @@ def main() -> None:
     out["paper_mode"] = {"episode_seconds_1_replica": one, "episode_seconds_32_replicas": many,
                          "run_seconds_5000_episodes": 5000 * one,
                          "protocol_seconds_per_fold_32_restarts": protocol,
-                         "protocol_seconds_32_batched_replicas": 5000 * many}
+                         "protocol_seconds_32_batched_replicas": 5000 * many,
+                         "forward_seconds_1_replica": paper_forward_seconds(fold, 1),
+                         "forward_seconds_32_replicas": paper_forward_seconds(fold, 32)}
     out["replicas_32_over_1"] = many / one
     if hits:
         out["speedup_vs_paper_protocol"] = protocol / statistics.median(hits)
@@ -118,6 +133,7 @@ def main() -> None:
             out["speedup_vs_sb3"] = sb3["sb3_seconds_to_target"] / statistics.median(hits)
         elif hits:
             out["sb3_budget_over_ours"] = sb3.get("budget_seconds", 0) / statistics.median(hits)
+    out["load_average_at_end"] = machine()["load_average"]
     atomic_write_json(RESULTS / "bench_train.json", out)
 
     print(f"machine: {out['machine']['platform']}, {out['machine']['cpu_count']} CPUs, torch threads 1")
@@ -130,6 +146,7 @@ def main() -> None:
         ("paper mode: seconds per episode, 32 replicas", many),
         ("paper protocol (32 x 5000 episodes) seconds per fold", protocol),
         ("replicas_32_over_1", out["replicas_32_over_1"]),
+        ("paper mode: network forward alone, 32 replicas, seconds", out["paper_mode"]["forward_seconds_32_replicas"]),
         ("speedup_vs_paper_protocol", out.get("speedup_vs_paper_protocol")),
         ("reproduce_seconds (5 folds, rl only)", out.get("reproduce_seconds")),
         ("speedup_vs_sb3", out.get("speedup_vs_sb3", "n/a")),

@@ -331,9 +331,12 @@ def format_table(results: dict) -> str:
                  "cells: time-bin success / trial success (>70% of a trial's bins correct); train s: summed over folds")
     bio = results.get("biomimicry") or {}
     if bio:
-        keys = ("mutual_information_mean", "modulation_depth_mean", "firing_rate_hz_mean", "psth_correlation_median")
-        lines += ["", "biomimicry on held-out trials (decoder-read neurons, mean over folds):",
-                  f"{'method':<18}" + "".join(f"{k.replace('_mean', '').replace('_median', ' (median)'):>26}" for k in keys)]
+        keys = ("mutual_information", "modulation_depth", "firing_rate_hz", "psth_correlation_median")
+        if any("participation_ratio" in values for values in bio.values()):
+            keys += ("psth_correlation_median_all_neurons", "participation_ratio", "pairwise_correlation")
+        lines += ["", "biomimicry on held-out trials (decoder-read neurons unless marked, mean over folds):",
+                  f"{'method':<18}" + "".join(f"{k.replace('_all_neurons', ' (all)').replace('_median', ' (median)'):>26}"
+                                              for k in keys)]
         for name, values in bio.items():
             cells = "".join(f"{_mean_or_nan(values[k]):>26.3f}" if k in values else f"{'—':>26}" for k in keys)
             lines.append(f"{name:<18}{cells}")

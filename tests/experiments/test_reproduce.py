@@ -87,8 +87,17 @@ def test_whole_population_generation(tmp_path):
     results = run_reproduce(toy_recording(), toy_decoder(), config, out_dir=tmp_path)
     spikes = np.load(tmp_path / "fold_0" / "rl_test_spikes.npz")["spikes"]
     assert spikes.shape[-1] == 2  # every recorded downstream neuron, though the decoder reads one
-    assert "psth_correlation_median_all_neurons" in results["biomimicry"]["rl"]
-    assert len(results["biomimicry"]["rl"]["psth_correlation"][0]) == 1  # per read neuron
+    bio = results["biomimicry"]
+    assert "psth_correlation_median_all_neurons" in bio["rl"]
+    assert len(bio["rl"]["psth_correlation"]) == QUICK.n_folds  # one mean over the read neurons per fold
+    assert len(bio["rl"]["per_neuron"]["psth_correlation"][0]) == 1  # per read neuron, fold 0
+    assert len(bio["rl"]["per_neuron_all_neurons"]["psth_correlation"][0]) == 2
+    for method in ("rl", "sl", "recorded"):  # population metrics of the whole population, per fold
+        for key in ("pairwise_correlation", "participation_ratio"):
+            assert len(bio[method][key]) == QUICK.n_folds
+    assert "subspace_angle_deg" in bio["rl"] and "subspace_angle_deg" not in bio["recorded"]
+    # the read output keeps its identity; the unread one is paired with the remaining recorded neuron
+    assert all(sorted(m) == [0, 1] for m in bio["rl"]["matched_recorded_neuron"])
 
 
 def test_whole_population_needs_the_recording():

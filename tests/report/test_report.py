@@ -80,16 +80,19 @@ def _results(task: str, rng: np.random.Generator, *, biomimicry: bool) -> dict:
         "notes": ["fabricated for the report tests"],
     }
     if biomimicry:
+        def summary(lists: dict) -> dict:  # the layout of biomimicry_summary: means plus per-neuron lists
+            return {**{k: float(np.mean(v)) for k, v in lists.items()}, "per_neuron": lists}
+
         results["biomimicry"] = {
-            name: {"psth_correlation_median": 0.7, "psth_correlation": per_neuron(3),
-                   "modulation_depth": per_neuron(gain), "mutual_information": per_neuron(gain),
-                   "firing_rate_hz": per_neuron(100 * gain)}
+            name: {"psth_correlation_median": 0.7, **summary({
+                "psth_correlation": per_neuron(3), "modulation_depth": per_neuron(gain),
+                "mutual_information": per_neuron(gain), "firing_rate_hz": per_neuron(100 * gain)})}
             for name, gain in (("rl", 1.5), ("sl", 0.8))
         }
-        results["biomimicry"]["recorded"] = {
+        results["biomimicry"]["recorded"] = summary({
             "modulation_depth": per_neuron(1), "mutual_information": per_neuron(1),
             "firing_rate_hz": per_neuron(100),
-        }
+        })
     return results
 
 

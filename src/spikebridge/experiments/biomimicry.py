@@ -13,10 +13,14 @@ from spikebridge.metrics import (
     isi_cv,
     mean_abs_modulation_depth,
     mutual_information,
+    pairwise_correlation,
+    participation_ratio,
+    psth,
     psth_correlation,
+    subspace_angles_deg,
 )
 
-__all__ = ["biomimicry_summary"]
+__all__ = ["biomimicry_summary", "population_summary"]
 
 
 def biomimicry_summary(
@@ -47,9 +51,9 @@ def biomimicry_summary(
     Returns
     -------
     summary :
-        ``firing_rate_hz``, ``isi_cv``, ``fano_factor``, ``modulation_depth``, ``mutual_information``: lists
-        per neuron, plus ``<name>_mean``; with ``recorded``, ``psth_correlation`` per neuron and
-        ``psth_correlation_median``.
+        ``firing_rate_hz``, ``isi_cv``, ``fano_factor``, ``modulation_depth``, ``mutual_information`` and,
+        with ``recorded``, ``psth_correlation``: each the mean over neurons, plus ``psth_correlation_median``;
+        ``per_neuron`` holds the same metrics neuron by neuron (lists).
     """
     classes = [int(c) for c in np.unique(labels) if c > 0]
     # the paper's contrasts, for any class set: the first class (rest) vs all others pooled, then each pair
@@ -75,12 +79,65 @@ def biomimicry_summary(
     }
     if recorded is not None:
         per_neuron["psth_correlation"] = psth_correlation(samples, recorded, labels, trial_ids)
-    out: dict[str, float | list[float]] = {}
+    out: dict = {}
     for key, values in per_neuron.items():
         values = np.asarray(values, dtype=float)
-        out[key] = values.tolist()
-        out[f"{key}_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        out[key] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
     if recorded is not None:
         corr = np.asarray(per_neuron["psth_correlation"], dtype=float)
         out["psth_correlation_median"] = float(np.nanmedian(corr)) if np.isfinite(corr).any() else float("nan")
+    out["per_neuron"] = {key: np.asarray(values, dtype=float).tolist() for key, values in per_neuron.items()}
+    return out
+
+
+def population_summary(
+    spikes: NDArray,
+    labels: NDArray,
+    trial_ids: NDArray,
+    bin_size: float,
+    *,
+    recorded: NDArray | None = None,
+    n_components: int = 3,
+) -> dict[str, float]:
+    """Population statistics of a whole generated (or recorded) population.
+
+    Parameters
+    ----------
+    spikes :
+        ``(n_bins, n_neurons)`` or sampled ``(n_samples, n_bins, n_neurons)``, ``n_neurons >= 2``.
+    labels, trial_ids :
+        Shape ``(n_bins,)``.
+    bin_size :
+        Seconds per bin.
+    recorded :
+        The matched recorded population, ``(n_bins, n_neurons)`` (column ``i`` paired with generated
+        neuron ``i``), for ``subspace_angle_deg``.
+    n_components :
+        ``k`` of the PCA subspaces compared (capped at ``n_neurons - 1``).
+
+    Returns
+    -------
+    summary :
+        ``pairwise_correlation``: mean pairwise correlation of 100 ms spike counts inside labelled bins
+        (mean over samples). ``participation_ratio``: dimensionality of the trial-averaged activity (the
+        class PSTHs of every neuron, stacked over classes and time). With ``recorded``,
+        ``subspace_angle_deg``: the mean principal angle between the top-``k`` PCA subspaces of the
+        generated and the recorded trial-averaged activity.
+    """
+    samples = np.asarray(spikes)
+    if samples.ndim == 2:
+        samples = samples[None]
+    inside = labels > 0
+    window = max(1, int(round(0.1 / bin_size)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pairwise = float(np.nanmean([pairwise_correlation(s[inside], window) for s in samples]))
+    activity = psth(samples, labels, trial_ids).reshape(-1, samples.shape[-1])
+    activity = activity[~np.isnan(activity).any(axis=1)]
+    out = {"pairwise_correlation": pairwise, "participation_ratio": participation_ratio(activity)}
+    if recorded is not None:
+        truth = psth(recorded, labels, trial_ids).reshape(-1, samples.shape[-1])
+        truth = truth[~np.isnan(truth).any(axis=1)]
+        k = min(n_components, samples.shape[-1] - 1)
+        out["subspace_angle_deg"] = float(np.mean(subspace_angles_deg(activity, truth, k)))
     return out

@@ -21,9 +21,10 @@ from spikebridge.decoders.base import SpikeDecoder
 from spikebridge.decoders.continuous import ContinuousDecoder
 from spikebridge.decoders.io import decoder_from_spec
 from spikebridge.decoders.subset import SubsetDecoder
-from spikebridge.experiments.biomimicry import biomimicry_summary
+from spikebridge.experiments.biomimicry import biomimicry_summary, population_summary
 from spikebridge.experiments.ceilings import upstream_label_ceiling, upstream_velocity_ceiling
 from spikebridge.features.history import last_spikes_exponential
+from spikebridge.metrics.matching import match_neurons
 from spikebridge.metrics.success import time_bin_success, trial_success, velocity_r2
 from spikebridge.models.network import PointProcessNetwork
 from spikebridge.training.dataset import FlatTrials
@@ -166,7 +167,13 @@ def _run_fold(
         recorded = recording.downstream_spikes[test_trials.bins][:, generated_ids]
     result: dict = {"biomimicry": {}}
 
-    def finish(method: str, spikes: np.ndarray, seconds: float, extra: dict | None = None) -> None:
+    if population:  # evaluation only: pair the unread outputs with recorded neurons on the training trials
+        recorded_train = recording.downstream_spikes[train_trials.bins]
+        train_labels = train_trials.labels.numpy()
+        train_trial_ids = train_trials.trials[train_trials.trial_index]
+
+    def finish(method: str, spikes: np.ndarray, seconds: float, extra: dict | None = None,
+               network: PointProcessNetwork | None = None) -> None:
         result[method] = {**_evaluate(readout, spikes, test_trials), "train_seconds": seconds, **(extra or {})}
         if recorded is not None:
             own = [generated_ids.index(i) for i in read]  # the decoder-read outputs
@@ -175,11 +182,19 @@ def _run_fold(
                 recorded=None if method == "recorded" else recorded[:, own],
             )
             if population:
-                everyone = biomimicry_summary(
-                    spikes, test_labels, test_trial_ids, recording.bin_size,
-                    recorded=None if method == "recorded" else recorded,
-                )
-                summary.update({f"{k}_all_neurons": v for k, v in everyone.items() if not isinstance(v, list)})
+                if network is None:  # the recording itself
+                    match = np.arange(n_out)
+                else:
+                    train_spikes = _sample(network, train_trials, 2, int(seeds[2]))
+                    match = match_neurons(train_spikes, recorded_train, train_labels, train_trial_ids,
+                                          fixed=dict(zip(own, read)))
+                matched = None if network is None else recorded[:, match]
+                everyone = biomimicry_summary(spikes, test_labels, test_trial_ids, recording.bin_size, recorded=matched)
+                summary.update({f"{k}_all_neurons": v for k, v in everyone.items() if k != "per_neuron"})
+                summary["per_neuron_all_neurons"] = everyone["per_neuron"]
+                summary["matched_recorded_neuron"] = match.tolist()
+                summary.update(population_summary(spikes, test_labels, test_trial_ids, recording.bin_size,
+                                                  recorded=matched))
             result["biomimicry"][method] = summary
         if out_dir is not None:
             atomic_save_npz(
@@ -200,7 +215,7 @@ def _run_fold(
         trained, history = train_reinforce(network, readout, train_trials, rl_config)
         seconds = time.perf_counter() - start
         spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
-        finish("rl", spikes, seconds, {"final_train_reward": history.last("train/reward", 50)})
+        finish("rl", spikes, seconds, {"final_train_reward": history.last("train/reward", 50)}, trained)
     if "rl_paper" in config.methods and not continuous:
         start = time.perf_counter()
         # the paper gives each trial 100 bins of lead-in (at least the decoder's history)
@@ -213,7 +228,7 @@ def _run_fold(
         trained, history = train_reinforce_paper(network, readout, paper_trials, _with_seed(config.rl_paper, int(seeds[4])))
         seconds = time.perf_counter() - start
         spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
-        finish("rl_paper", spikes, seconds, {"n_restarts": config.n_paper_restarts})
+        finish("rl_paper", spikes, seconds, {"n_restarts": config.n_paper_restarts}, trained)
     if recorded is not None:
         finish("recorded", recorded[None], 0.0)
         if "sl" in config.methods:
@@ -227,7 +242,7 @@ def _run_fold(
             trained, _ = fit_supervised_trials(network, train_trials, target, config.sl, seed=int(seeds[6]))
             seconds = time.perf_counter() - start
             spikes = _sample(trained, test_trials, config.n_eval_samples, int(seeds[2]))
-            finish("sl", spikes, seconds)
+            finish("sl", spikes, seconds, network=trained)
     # upstream-information ceiling: same features, behaviour read directly
     if continuous:
         ceiling = upstream_velocity_ceiling(train_trials, test_trials)
@@ -332,7 +347,7 @@ def run_reproduce(
     for name in METHODS:
         if all(name in fold["biomimicry"] for fold in per_fold):
             keys = per_fold[0]["biomimicry"][name]
-            biomimicry[name] = {key: [fold["biomimicry"][name][key] for fold in per_fold] for key in keys}
+            biomimicry[name] = {key: _per_fold([fold["biomimicry"][name][key] for fold in per_fold]) for key in keys}
     return {
         "recording": recording.name,
         "methods": methods,
@@ -342,6 +357,13 @@ def run_reproduce(
         "wall_seconds": time.perf_counter() - start,
         "config": _jsonable(asdict(config)),
     }
+
+
+def _per_fold(values: list):
+    """Fold values side by side; a dict of per-neuron lists becomes one dict of per-fold lists."""
+    if values and isinstance(values[0], dict):
+        return {key: [value[key] for value in values] for key in values[0]}
+    return values
 
 
 def _fold_line(fold: int, result: dict) -> str:

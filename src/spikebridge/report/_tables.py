@@ -26,6 +26,9 @@ _BIOMIMICRY_NAMES = {
     "firing_rate_hz": "firing rate (spikes/s)",
     "isi_cv": "ISI coefficient of variation",
     "fano_factor": "Fano factor",
+    "pairwise_correlation": "pairwise count correlation (population)",
+    "participation_ratio": "participation ratio (population)",
+    "subspace_angle_deg": "PCA subspace angle to the recording, degrees (population)",
 }
 
 
@@ -115,9 +118,11 @@ def method_tables(run: RunData) -> list[Table]:
 
 
 def biomimicry_tables(run: RunData) -> list[Table]:
-    """Each biomimicry quantity (rows) per method (columns) as mean ± sd over neurons, then every value.
+    """Each biomimicry quantity (rows) per method (columns), then every per-neuron value.
 
-    A ``<name>_mean`` entry is folded into the ``<name>`` row, whose mean it repeats.
+    A quantity is a mean over neurons: one number (one run) or one per fold (shown as mean ± sd over
+    folds). ``per_neuron`` lists feed the second table; ``*_all_neurons`` entries (the whole generated
+    population) get rows of their own.
     """
     bio = run.results.get("biomimicry")
     if not isinstance(bio, dict):
@@ -127,21 +132,27 @@ def biomimicry_tables(run: RunData) -> list[Table]:
     if not entries:
         return []
     keys = _ordered_keys([e for _, e in entries], list(_BIOMIMICRY_NAMES))
-    keys = [k for k in keys if not (k.endswith("_mean") and k[: -len("_mean")] in keys)]
+    keys = [k for k in keys if not k.startswith(("per_neuron", "matched_"))]
+
+    def name(key: str) -> str:
+        base = key.removesuffix("_all_neurons")
+        label = _BIOMIMICRY_NAMES.get(base, base)
+        return f"{label}, whole population" if key != base else label
+
     summary = Table(
         ("quantity", *(label for label, _ in entries)),
-        tuple((_BIOMIMICRY_NAMES.get(k, k), *(_summary(values.get(k), "neurons") for _, values in entries))
-              for k in keys),
+        tuple((name(k), *(_summary(values.get(k), "folds") for _, values in entries)) for k in keys),
     )
     rows = []
     for label, values in entries:
-        for k in keys:
-            arr = numbers(values.get(k), finite=False)
+        per_neuron = values.get("per_neuron")
+        for k, v in (per_neuron.items() if isinstance(per_neuron, dict) else ()):
+            arr = numbers(v, finite=False)
             if arr.size > 1:
                 rows.append((label, _BIOMIMICRY_NAMES.get(k, k), ", ".join(fmt(float(x)) for x in arr)))
     if not rows:
         return [summary]
-    return [summary, Table(("method", "quantity", "values, neuron by neuron"), tuple(rows))]
+    return [summary, Table(("method", "quantity", "values, neuron by neuron (fold after fold)"), tuple(rows))]
 
 
 def history_table(run: RunData) -> Table | None:

@@ -240,12 +240,16 @@ def _biomimicry_from_results(run: RunData) -> dict[str, dict[str, tuple[NDArray,
     if not isinstance(bio, dict) or not isinstance(bio.get("recorded"), dict):
         return {}
     out: dict[str, dict[str, tuple[NDArray, NDArray]]] = {}
+    def per_neuron(values: dict, key: str) -> NDArray:
+        lists = values.get("per_neuron")
+        return numbers(lists.get(key) if isinstance(lists, dict) else None, finite=False)
+
     for key in ("modulation_depth", "mutual_information", "firing_rate_hz"):
-        truth = numbers(bio["recorded"].get(key), finite=False)
+        truth = per_neuron(bio["recorded"], key)
         for name, values in bio.items():
             if name == "recorded" or not isinstance(values, dict):
                 continue
-            generated = numbers(values.get(key), finite=False)
+            generated = per_neuron(values, key)
             both = np.isfinite(truth) & np.isfinite(generated) if generated.size == truth.size else None
             if both is not None and both.any():
                 out.setdefault(key, {})[name] = (truth[both], generated[both])

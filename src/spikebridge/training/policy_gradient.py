@@ -8,6 +8,7 @@ from spikebridge.models.network import PointProcessNetwork
 from spikebridge.models.observations import BernoulliObservations
 from spikebridge.training.dataset import TrialBatch
 from spikebridge.training.objectives import Objective
+from spikebridge.training.priors import Prior
 from spikebridge.training.returns import leave_one_out_advantage, window_returns
 
 __all__ = ["policy_gradient_step"]
@@ -25,6 +26,7 @@ def policy_gradient_step(
     generator: torch.Generator,
     progress: float = 0.0,
     observed_spikes: torch.Tensor | None = None,
+    prior: Prior | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One REINFORCE update with a leave-one-out baseline over ``n_samples`` spike trains of ``batch``.
 
@@ -53,6 +55,11 @@ def policy_gradient_step(
         Optional spikes that were actually emitted, shape ``(n_observed_rows, n_outputs)``: they replace
         sample 0 of the first ``n_observed_rows`` rows, so the one real spike train is part of the update.
         They must have been drawn from the network's current probabilities (on-policy).
+    prior :
+        Optional differentiable penalty on the spike probabilities (e.g.
+        :class:`~spikebridge.training.priors.InformationPrior`), in reward units per bin and replica. It
+        is subtracted from the objective with the same per-replica scale as the advantage, so its weight
+        means "reward given up per unit of penalty" whatever the spread of the returns.
 
     Returns
     -------
@@ -90,6 +97,8 @@ def policy_gradient_step(
         logit_credit.addcmul_(probabilities, advantage.sum(dim=0).unsqueeze(-1), value=-1)
         logit_credit /= n_samples * len(batch.labels)
     loss = -(logit_credit * logits).sum()  # its gradient is that of -sum(A * log p(s)) / (n_samples * n_rows)
+    if prior is not None:
+        loss = loss + (prior(logits, batch) / scale.view(-1)).sum()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -22,6 +22,7 @@ from spikebridge.training.dataset import FlatTrials
 from spikebridge.training.history import TrainingHistory
 from spikebridge.training.objectives import Objective, objective_for
 from spikebridge.training.policy_gradient import policy_gradient_step
+from spikebridge.training.priors import InformationPrior
 
 __all__ = ["ReinforceConfig", "ReinforceState", "train_reinforce"]
 
@@ -43,6 +44,9 @@ class ReinforceConfig:
     """epsilon of the paper's bonus for rarely decoded classes; annealed linearly to 0 over training."""
     average_decay: float = 0.99
     """Decay of the exponential moving average of the weights; the average is the trained model."""
+    prior_weight: float = 0.0
+    """Weight of the biomimetic :class:`~spikebridge.training.priors.InformationPrior` (reward per bin given
+    up per nat per bin and neuron of information in the spikes); 0 switches it off."""
     seed: int = 0
     """Seed of the batch order and the spike sampling."""
 
@@ -60,6 +64,8 @@ class ReinforceConfig:
             raise ValueError(f"ReinforceConfig.learning_rate must be > 0; got {self.learning_rate!r}.")
         if not 0 <= self.average_decay < 1:
             raise ValueError(f"ReinforceConfig.average_decay must be in [0, 1); got {self.average_decay!r}.")
+        if not (self.prior_weight >= 0 and math.isfinite(self.prior_weight)):
+            raise ValueError(f"ReinforceConfig.prior_weight must be a finite number >= 0; got {self.prior_weight!r}.")
         if self.exploration_weight < 0:
             raise ValueError(f"ReinforceConfig.exploration_weight must be >= 0; got {self.exploration_weight!r}.")
 
@@ -179,9 +185,12 @@ def train_reinforce(
     for update in range(state.update, config.n_updates):
         batch = trials.sample_batch(config.batch_trials, rng)                          # 1. data
         labels = batch.labels
+        # the prior grows from 0 to its weight over training: first find a code the decoder reads, then
+        # make it cheap (at full weight from the start it pins every rate before the reward can move it)
+        prior = InformationPrior(config.prior_weight * update / config.n_updates) if config.prior_weight else None
         _, reward, bonus = policy_gradient_step(                                       # 2-5. act, reward,
             network, optimizer, objective, batch, n_samples=config.n_samples,          #      credit, learn
-            generator=generator, progress=update / config.n_updates,
+            generator=generator, progress=update / config.n_updates, prior=prior,
         )
         with torch.no_grad():
             for avg, param in zip(averaged.parameters(), network.parameters()):

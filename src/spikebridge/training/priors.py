@@ -1,0 +1,77 @@
+"""Biomimetic priors: differentiable penalties on the generated spike probabilities.
+
+A prior is what a patient *can* have: it constrains the generated population without any downstream
+recording of the subject. The trainer subtracts it from the behavioural objective
+(:func:`~spikebridge.training.policy_gradient.policy_gradient_step`), in reward units per bin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from spikebridge.training.dataset import TrialBatch
+
+__all__ = ["Prior", "InformationPrior", "bernoulli_information"]
+
+
+class Prior(Protocol):
+    """``prior(logits, batch) -> penalty``: logits ``(n_replicas, n_rows, n_outputs)``, penalty ``(n_replicas,)``."""
+
+    def __call__(self, logits: torch.Tensor, batch: TrialBatch) -> torch.Tensor: ...
+
+
+def bernoulli_information(logits: torch.Tensor) -> torch.Tensor:
+    """Information each output's spikes carry about the rows, in nats per bin.
+
+    ``I_n = mean_t KL(Bernoulli(p_tn) || Bernoulli(pbar_n))`` with ``pbar_n = mean_t p_tn``: the mutual
+    information between a spike of output ``n`` and the row (the upstream state) it was drawn for, when
+    rows are equally likely. It is 0 for a constant rate and grows with the modulation of the rate.
+
+    Parameters
+    ----------
+    logits :
+        Shape ``(n_replicas, n_rows, n_outputs)``.
+
+    Returns
+    -------
+    information :
+        Shape ``(n_replicas, n_outputs)``, >= 0.
+    """
+    log_p, log_q = torch.nn.functional.logsigmoid(logits), torch.nn.functional.logsigmoid(-logits)
+    p = log_p.exp()
+    p_bar = p.mean(dim=1, keepdim=True).clamp(1e-7, 1 - 1e-7)
+    kl = p * (log_p - p_bar.log()) + (1 - p) * (log_q - torch.log1p(-p_bar))
+    return kl.mean(dim=1)
+
+
+@dataclass(frozen=True)
+class InformationPrior:
+    """Charge the generator for the information its spikes carry: ``weight * mean_n I_n`` per bin.
+
+    Behavioural reward alone pays for any modulation that helps the decoder and charges nothing for
+    more, so RL drives the read neurons to saturate (rates near 0 and 1 per bin: modulation depth several
+    times the recording's). Natural neurons are noisy, weakly tuned encoders; this prior asks for the
+    least informative spike trains that still carry the behaviour: the information-bottleneck
+    trade-off between decoded behaviour and the mutual information between spikes and upstream input
+    (:func:`bernoulli_information`). It uses nothing but the generated probabilities.
+
+    Parameters
+    ----------
+    weight :
+        Reward per bin given up for one nat per bin and neuron of information (mean over outputs). The
+        reward is the fraction of bins decoded correctly, so ``weight = 1`` says a neuron carrying one
+        more nat per bin must buy at least that much more decoded behaviour. 0 switches the prior off.
+    """
+
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.weight >= 0 and math.isfinite(self.weight)):
+            raise ValueError(f"InformationPrior.weight must be a finite number >= 0; got {self.weight!r}.")
+
+    def __call__(self, logits: torch.Tensor, batch: TrialBatch) -> torch.Tensor:
+        return self.weight * bernoulli_information(logits).mean(dim=1)

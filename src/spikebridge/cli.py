@@ -44,18 +44,19 @@ def _nwb_options(args: argparse.Namespace) -> dict:
     return given
 
 
-def _add_reproduce(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="cross-validate RL, the paper's RL and SL on a recording")
+def _add_run_arguments(p: argparse.ArgumentParser, *, methods: bool) -> None:
+    """Arguments shared by ``reproduce`` and ``biomimicry``: recording, decoder, folds and trainer settings."""
     p.add_argument("--recording", required=True, type=Path, help="recording file (.mat paper format, .npz trials)")
     p.add_argument("--decoder", required=True,
                    help="decoder SPEC: the paper's *_patternnet.mat, a saved decoder .npz, 'manual' (the paper's "
                         "hand-designed one), or fit:mlp / fit:logistic / fit:wiener / fit:kalman (fitted within each "
                         "fold on the training trials' recorded downstream spikes; RL never sees them)")
-    p.add_argument("--out", required=True, type=Path, help="run folder to write results.json and spikes into")
+    p.add_argument("--out", required=True, type=Path, help="run folder to write results and spikes into")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of folds, weights and sampling (default 0)")
-    p.add_argument("--methods", type=_methods, default=("rl", "rl_paper", "sl"),
-                   help="comma-separated: rl, rl-paper, sl (default all three)")
+    if methods:
+        p.add_argument("--methods", type=_methods, default=("rl", "rl_paper", "sl"),
+                       help="comma-separated: rl, rl-paper, sl (default all three)")
     p.add_argument("--jobs", type=int, default=2, help="folds trained in parallel processes (default 2)")
     p.add_argument("--paper-restarts", type=int, default=2,
                    help="restarts of the paper's algorithm per fold, best by training reward (paper: 32)")
@@ -73,6 +74,32 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     nwb.add_argument("--behavior-series", help="TimeSeries with the continuous behaviour, e.g. hand_velocity")
     nwb.add_argument("--condition-column", help="trials column whose categories become the labels, e.g. target")
     nwb.add_argument("--bin-size", type=float, help="bin width in seconds (default: the file's, else 0.01)")
+
+
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="cross-validate RL, the paper's RL and SL on a recording")
+    _add_run_arguments(p, methods=True)
+    p.add_argument("--prior-weight", type=float, default=None,
+                   help="weight of the biomimetic information prior of the default RL trainer (default 0: off)")
+
+
+def _add_biomimicry(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("biomimicry", help="sweep the biomimetic prior's weight: success against biomimicry")
+    _add_run_arguments(p, methods=False)
+    p.add_argument("--weights", type=_weights, default=None,
+                   help="comma-separated prior weights (default 0,0.003,0.01,0.03,0.1,0.3)")
+    p.add_argument("--references", type=_methods, default=("rl_paper", "sl"),
+                   help="reference methods scored once: rl-paper, sl (default both); the recording always")
+
+
+def _weights(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0,0.01,0.1; got {text!r}") from None
+    if not values or any(not (v >= 0 and np.isfinite(v)) for v in values):
+        raise argparse.ArgumentTypeError(f"prior weights must be finite numbers >= 0; got {text!r}")
+    return values
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -168,13 +195,14 @@ def _main(argv: list[str] | None) -> int:
     _add_reproduce(sub)
     _add_report(sub)
     _add_adapt(sub)
+    _add_biomimicry(sub)
     _add_train(sub)
     _add_sweep(sub)
     args = parser.parse_args(argv)
     from spikebridge.exceptions import DataFormatError
 
     commands = {"demo": _demo, "reproduce": _reproduce, "report": _report, "adapt": _adapt}
-    commands.update(train=_train, sweep=_sweep)
+    commands.update(train=_train, sweep=_sweep, biomimicry=_biomimicry)
     commands["closed-loop"] = _closed_loop
     try:
         if args.command in commands:
@@ -240,18 +268,11 @@ def format_demo_summary(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _reproduce(args: argparse.Namespace) -> int:
-    import torch
-
-    from spikebridge._io import atomic_write_json
+def _recording_and_decoder(args: argparse.Namespace):
+    """The recording (with ``--decoder-neurons`` applied) and the decoder: a SPEC, or the paper's file loaded."""
     from spikebridge.data import load_recording
-    from spikebridge.data.paper_results import find_paper_success
     from spikebridge.decoders.patternnet import load_patternnet_decoder
-    from spikebridge.experiments.reproduce import ReproduceConfig, run_reproduce
-    from spikebridge.training.paper import PaperReinforceConfig
-    from spikebridge.training.reinforce import ReinforceConfig
 
-    torch.set_num_threads(1)
     recording = load_recording(args.recording, **_nwb_options(args))
     if args.decoder_neurons is not None:
         recording = dataclasses.replace(recording, decoder_neurons=args.decoder_neurons)
@@ -259,6 +280,15 @@ def _reproduce(args: argparse.Namespace) -> int:
     if str(decoder).lower().endswith(".mat"):  # the paper's file: its input size needs the neuron count
         n_neurons = None if recording.decoder_neurons is None else len(recording.decoder_neurons)
         decoder = load_patternnet_decoder(Path(decoder), n_neurons=n_neurons)
+    return recording, decoder
+
+
+def _reproduce_config(args: argparse.Namespace, methods: tuple[str, ...]):
+    """The ``ReproduceConfig`` of the shared run arguments (see :func:`_add_run_arguments`)."""
+    from spikebridge.experiments.reproduce import ReproduceConfig
+    from spikebridge.training.paper import PaperReinforceConfig
+    from spikebridge.training.reinforce import ReinforceConfig
+
     rl = ReinforceConfig()
     paper = PaperReinforceConfig()
     if args.quick:
@@ -266,13 +296,69 @@ def _reproduce(args: argparse.Namespace) -> int:
         paper = dataclasses.replace(paper, n_episodes=60)
     if args.updates is not None:
         rl = dataclasses.replace(rl, n_updates=args.updates)
+    if getattr(args, "prior_weight", None) is not None:
+        rl = dataclasses.replace(rl, prior_weight=args.prior_weight)
     if args.paper_episodes is not None:
         paper = dataclasses.replace(paper, n_episodes=args.paper_episodes)
-    config = ReproduceConfig(
-        n_folds=args.folds, seed=args.seed, methods=args.methods, n_jobs=args.jobs,
+    return ReproduceConfig(
+        n_folds=args.folds, seed=args.seed, methods=methods, n_jobs=args.jobs,
         n_paper_restarts=args.paper_restarts, rl=rl, rl_paper=paper, decoder_neurons=args.decoder_neurons,
         generate=args.generate,
     )
+
+
+def _biomimicry(args: argparse.Namespace) -> int:
+    import torch
+
+    from spikebridge.experiments.tradeoff import DEFAULT_WEIGHTS, TradeoffConfig, run_tradeoff
+
+    torch.set_num_threads(1)
+    recording, decoder = _recording_and_decoder(args)
+    config = TradeoffConfig(weights=args.weights or DEFAULT_WEIGHTS, references=args.references,
+                            reproduce=_reproduce_config(args, ("rl",)))
+    print(recording.describe(), file=sys.stderr)
+    print(f"prior weights {', '.join(f'{w:g}' for w in config.weights)}; references "
+          f"{', '.join(config.references)} and the recording; {config.reproduce.n_folds} folds each", file=sys.stderr)
+    tradeoff = run_tradeoff(recording, decoder, config, out_dir=args.out,
+                            progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_tradeoff(tradeoff))
+    try:
+        from spikebridge.report.biomimicry_figures import write_biomimicry_report
+    except ImportError:  # the figures module is optional at this commit
+        write_biomimicry_report = None
+    if write_biomimicry_report is not None:
+        paths = write_biomimicry_report(args.out)
+        print(f"\nreport: {paths.get('html', args.out)}")
+    print(f"wrote {args.out / 'tradeoff.json'}")
+    return 0
+
+
+def format_tradeoff(tradeoff: dict) -> str:
+    """Success and the main biomimicry numbers of every point of a trade-off study, means over folds."""
+    keys = ("mutual_information", "modulation_depth", "firing_rate_hz", "psth_correlation_median")
+    if tradeoff.get("generate") == "all":
+        keys += ("psth_correlation_median_all_neurons", "participation_ratio", "pairwise_correlation")
+    header = f"{'point':<34}{'success':>9}" + "".join(f"{k.replace('_all_neurons', ' (all)'):>24}" for k in keys)
+    lines = [header]
+    rows = [(p["label"], p) for p in tradeoff["points"]] + [(p["label"], p) for p in tradeoff["references"].values()]
+    for label, point in rows:
+        bio = point["biomimicry"]
+        cells = "".join(f"{_mean_or_nan(bio[k]):>24.3f}" if k in bio else f"{'—':>24}" for k in keys)
+        lines.append(f"{label:<34}{_mean_or_nan(point['time_bin_success']):>9.3f}{cells}")
+    lines.append(f"RL with the prior in the figures: weight {tradeoff['highlight_weight']:g}")
+    return "\n".join(lines)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    import torch
+
+    from spikebridge._io import atomic_write_json
+    from spikebridge.data.paper_results import find_paper_success
+    from spikebridge.experiments.reproduce import run_reproduce
+
+    torch.set_num_threads(1)
+    recording, decoder = _recording_and_decoder(args)
+    config = _reproduce_config(args, args.methods)
     command = "spikebridge " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("spikebridge") else None
     print(recording.describe(), file=sys.stderr)
     if isinstance(decoder, str):
@@ -353,6 +439,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of folds, weights and sampling (default 0)")
     p.add_argument("--updates", type=int, default=None, help="updates of the default RL trainer (500)")
+    p.add_argument("--prior-weight", type=float, default=None,
+                   help="weight of the biomimetic information prior of the default RL trainer (default 0: off)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="updates per checkpoint (default 100)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's newest checkpoint")
     p.add_argument("--decoder-neurons", type=_indices, default=None,

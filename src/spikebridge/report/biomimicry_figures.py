@@ -773,8 +773,8 @@ def matched_raster_figure(study: TradeoffStudy, *, max_trials: int = 3, max_unre
             ax.tick_params(labelsize=7)
             if row == len(trials) - 1:
                 ax.set_xlabel(f"time from trial start ({unit})", fontsize=8)
-    axes[0, 0].set_yticks([*range(1, n + 1), n + 1.1],
-                          [f"r{r}{'*' if study.population and r in read else ''}" for r in shown] + ["behaviour"], fontsize=7)
+    names = [f"r{r}*" if study.population and r in read else f"r{r}" for r in shown]
+    axes[0, 0].set_yticks([*range(1, n + 1), n + 1.1], names + ["behaviour"], fontsize=7)
     axes[0, 0].set_ylim(0.4, n + 1.6)
     handles = [Patch(color=c, label=_class_name(study, i + 1))
                for i, c in enumerate(class_colours(n_classes))]

@@ -22,6 +22,7 @@ from spikebridge.decoders._windows import (
     window_features,
 )
 from spikebridge.decoders.base import SpikeDecoder
+from spikebridge.decoders.patternnet import _MATMUL_MIN_NEURONS, causal_conv_matmul
 from spikebridge.exceptions import DataFormatError, NotFittedError
 
 __all__ = ["WindowClassifierDecoder"]
@@ -296,7 +297,10 @@ class WindowClassifierDecoder(SpikeDecoder):
             self._b2 = torch.tensor(self.intercepts_[1], dtype=torch.float32)
 
     def _scores(self, spikes: torch.Tensor) -> torch.Tensor:
-        first = causal_conv(spikes, self._kernel, self._bias1)  # (batch, n_first, n_bins)
+        # wide readouts run the convolution as a matrix product (equal up to float rounding, faster)
+        wide = self.n_neurons_ >= _MATMUL_MIN_NEURONS and not spikes.requires_grad  # out= has no autograd
+        conv = causal_conv_matmul if wide else causal_conv
+        first = conv(spikes, self._kernel, self._bias1)  # (batch, n_first, n_bins)
         if len(self.coefs_) == 1:
             return first.transpose(1, 2)
         return torch.einsum("bht,ch->btc", torch.tanh(first), self._w2) + self._b2

@@ -88,7 +88,8 @@ def _make_study(root: Path, *, generate: str = "read", with_bin_size: bool = Tru
     for weight, key in zip(WEIGHTS, ("w_0", "w_1")):
         entries[key].update(prior_weight=weight, label=f"RL w={weight:g}")
     spec = {"recording": "fabricated", "decoder": "manual", "n_folds": N_FOLDS, "seed": 0,
-            "generate": generate, "weights": list(WEIGHTS), "highlight_weight": 1.0, "points": [entries["w_1"], entries["w_0"]],
+            "generate": generate, "weights": list(WEIGHTS), "highlight_weight": 1.0,
+            "points": [entries["w_1"], entries["w_0"]],
             "references": {k: entries[k] for k in ("recorded", "sl", "rl_paper")}}
     if with_bin_size:
         spec["bin_size"] = BIN_SIZE
@@ -126,7 +127,9 @@ def test_population_study_infers_bin_size_and_read_neurons(tmp_path: Path) -> No
     root = _make_study(tmp_path, generate="all", with_bin_size=False)
     study = load_tradeoff(root)
     assert study.bin_size == pytest.approx(BIN_SIZE)
-    assert study.read_neurons == [1, 3]
+    assert study.read_neurons == [1, 3]  # found from the recorded rates
+    _edit_spec(root, lambda spec: spec.update(config={"reproduce": {"decoder_neurons": [3, 1]}}))
+    assert load_tradeoff(root).read_neurons == [3, 1]  # as the run's config gives them
     paths = write_biomimicry_report(root, dpi=40)
     assert set(FIGURES) <= set(paths)
     markdown = paths["markdown"].read_text()
@@ -142,6 +145,7 @@ def test_missing_references_and_files_leave_figures_out(tmp_path: Path) -> None:
         del spec["references"]["rl_paper"], spec["references"]["sl"]
 
     _edit_spec(root, drop)
+    _edit_spec(root, lambda spec: spec["points"][0].update(trial_success=None))  # as a velocity task writes
     shutil.rmtree(root / "w_0" / "fold_0")
     paths = write_biomimicry_report(root, dpi=40)
     assert set(FIGURES) <= set(paths)  # RL with the prior still stands in

@@ -202,9 +202,12 @@ class TradeoffStudy:
     @cached_property
     def read_neurons(self) -> list[int] | None:
         """Recorded indices of the neurons the decoder reads (``generate == "all"``), or None if unknown."""
-        for key in ("read_neurons", "decoder_neurons"):
-            if isinstance(self.spec.get(key), list):
-                return [int(i) for i in self.spec[key]]
+        config = self.spec.get("config")
+        reproduce = config.get("reproduce") if isinstance(config, dict) else None
+        for given in (self.spec.get("read_neurons"), self.spec.get("decoder_neurons"),
+                      reproduce.get("decoder_neurons") if isinstance(reproduce, dict) else None):
+            if isinstance(given, list) and all(_is_number(i) for i in given):
+                return [int(i) for i in given]
         recorded = self.references.get("recorded")
         if not self.population:
             return None
@@ -228,7 +231,7 @@ def _check_entry(entry: object, where: str, n_folds: int) -> dict[str, Any]:
             f"tradeoff.json: {where} must be an object with a `run_dir` string; got {entry!r:.80}."
         )
     for metric in ("time_bin_success", "trial_success"):
-        if metric in entry:
+        if entry.get(metric) is not None:  # a velocity task has no trial success
             _fold_array(entry[metric], f"{where}.{metric}", n_folds)
     bio = entry.setdefault("biomimicry", {})
     if not isinstance(bio, dict):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spikebridge.cli_closedloop import add_stimulate, add_stream
+
 __all__ = ["main"]
 
 
@@ -198,6 +200,8 @@ def _main(argv: list[str] | None) -> int:
     _add_biomimicry(sub)
     _add_train(sub)
     _add_sweep(sub)
+    add_stream(sub)
+    add_stimulate(sub)
     args = parser.parse_args(argv)
     from spikebridge.exceptions import DataFormatError
 
@@ -205,6 +209,8 @@ def _main(argv: list[str] | None) -> int:
     commands.update(train=_train, sweep=_sweep, biomimicry=_biomimicry)
     commands["closed-loop"] = _closed_loop
     try:
+        if hasattr(args, "handler"):
+            return args.handler(args)
         if args.command in commands:
             return commands[args.command](args)
     except (DataFormatError, FileNotFoundError, ValueError, TypeError) as err:
@@ -311,6 +317,7 @@ def _biomimicry(args: argparse.Namespace) -> int:
     import torch
 
     from spikebridge.experiments.tradeoff import DEFAULT_WEIGHTS, TradeoffConfig, run_tradeoff
+    from spikebridge.report.biomimicry_figures import write_biomimicry_report
 
     torch.set_num_threads(1)
     recording, decoder = _recording_and_decoder(args)
@@ -322,13 +329,8 @@ def _biomimicry(args: argparse.Namespace) -> int:
     tradeoff = run_tradeoff(recording, decoder, config, out_dir=args.out,
                             progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(format_tradeoff(tradeoff))
-    try:
-        from spikebridge.report.biomimicry_figures import write_biomimicry_report
-    except ImportError:  # the figures module is optional at this commit
-        write_biomimicry_report = None
-    if write_biomimicry_report is not None:
-        paths = write_biomimicry_report(args.out)
-        print(f"\nreport: {paths.get('html', args.out)}")
+    paths = write_biomimicry_report(args.out)
+    print(f"\nreport: {paths['html']}  (and {paths['markdown']})")
     print(f"wrote {args.out / 'tradeoff.json'}")
     return 0
 

@@ -39,7 +39,7 @@ def test_training_data_holds_no_downstream_spikes():
 
 def test_results_have_every_method_and_spike_files(tmp_path):
     results = run_reproduce(toy_recording(), toy_decoder(), QUICK, out_dir=tmp_path)
-    assert set(results["methods"]) == {"rl", "rl_paper", "sl", "recorded", "upstream_ceiling"}
+    assert set(results["methods"]) == {"rl", "rl_paper", "sl", "recorded", "class_rate_code", "upstream_ceiling"}
     for values in results["methods"].values():
         assert all(0 <= v <= 1 for v in values["time_bin_success"] + values["trial_success"])
     assert results["methods"]["recorded"]["time_bin_success"][0] > 0.7  # the toy decoder reads the toy M1

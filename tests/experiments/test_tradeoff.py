@@ -22,7 +22,7 @@ def test_tradeoff_writes_one_point_per_weight_and_the_references(tmp_path):
     config = TradeoffConfig(weights=(0.0, 2.0), references=("sl",), reproduce=QUICK)
     tradeoff = run_tradeoff(toy_recording(), toy_decoder(), config, out_dir=tmp_path)
     assert [p["prior_weight"] for p in tradeoff["points"]] == [0.0, 2.0]
-    assert set(tradeoff["references"]) == {"recorded", "sl"}
+    assert set(tradeoff["references"]) == {"recorded", "class_rate_code", "sl"}
     for point in [*tradeoff["points"], *tradeoff["references"].values()]:
         assert len(point["time_bin_success"]) == 2
         assert len(point["biomimicry"]["mutual_information"]) == 2

@@ -11,7 +11,7 @@ from spikebridge.metrics.success import time_bin_success, trial_success, velocit
 from spikebridge.training.classifier import ClassifierConfig, fit_label_classifier, predict_labels
 from spikebridge.training.dataset import FlatTrials
 
-__all__ = ["upstream_label_ceiling", "upstream_velocity_ceiling"]
+__all__ = ["upstream_label_ceiling", "upstream_velocity_ceiling", "class_rate_code"]
 
 
 def upstream_label_ceiling(train_trials: FlatTrials, test_trials: FlatTrials, n_classes: int, seed: int) -> dict:
@@ -50,3 +50,43 @@ def upstream_velocity_ceiling(train_trials: FlatTrials, test_trials: FlatTrials)
     test_x = np.c_[test_trials.features.numpy(), np.ones(test_trials.n_rows)]
     r2 = velocity_r2(test_x @ weights, test_trials.targets.numpy(), (test_trials.labels > 0).numpy())
     return {"velocity_r2": [float(r2)], "train_seconds": [time.perf_counter() - t0]}
+
+
+def class_rate_code(
+    recorded_train: np.ndarray,
+    train_labels: np.ndarray,
+    test_labels: np.ndarray,
+    n_samples: int,
+    seed: int,
+) -> np.ndarray:
+    """Spikes of a code that knows the true class and fires at the recording's class-mean rates.
+
+    Each neuron fires, in every test bin of class ``c``, with the probability it had on average in the
+    training trials' bins of class ``c`` (unlabelled bins: its unlabelled mean). Its modulation depth is
+    the recording's, and it has perfect knowledge of the behaviour, but none of the recording's time
+    course within a class. Through a decoder it shows what recorded-level modulation alone can buy: a
+    generator held to the recording's modulation depth cannot beat it without reproducing that time course.
+
+    Parameters
+    ----------
+    recorded_train :
+        Recorded spikes of the neurons, training bins, ``(n_train_bins, n_neurons)``.
+    train_labels, test_labels :
+        ``(n_train_bins,)`` and ``(n_test_bins,)``; 0 = unlabelled.
+    n_samples :
+        Spike trains to draw.
+    seed :
+        Seed of the draw.
+
+    Returns
+    -------
+    spikes :
+        ``(n_samples, n_test_bins, n_neurons)`` uint8.
+    """
+    counts = np.minimum(np.asarray(recorded_train, dtype=float), 1.0)  # a Bernoulli code: at most a spike a bin
+    classes = np.unique(np.r_[train_labels, test_labels])
+    rates = {int(c): counts[train_labels == c].mean(axis=0) if (train_labels == c).any() else counts.mean(axis=0)
+             for c in classes}
+    p = np.stack([rates[int(c)] for c in test_labels])
+    rng = np.random.default_rng(seed)
+    return (rng.random((n_samples, *p.shape)) < p).astype(np.uint8)

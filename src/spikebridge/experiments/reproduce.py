@@ -22,7 +22,7 @@ from spikebridge.decoders.continuous import ContinuousDecoder
 from spikebridge.decoders.io import decoder_from_spec
 from spikebridge.decoders.subset import SubsetDecoder
 from spikebridge.experiments.biomimicry import biomimicry_summary, population_summary
-from spikebridge.experiments.ceilings import upstream_label_ceiling, upstream_velocity_ceiling
+from spikebridge.experiments.ceilings import class_rate_code, upstream_label_ceiling, upstream_velocity_ceiling
 from spikebridge.features.history import last_spikes_exponential
 from spikebridge.metrics.matching import match_neurons
 from spikebridge.metrics.success import time_bin_success, trial_success, velocity_r2
@@ -34,7 +34,7 @@ from spikebridge.training.supervised import SupervisedConfig, fit_supervised_tri
 
 __all__ = ["ReproduceConfig", "METHODS", "run_reproduce", "trial_classes"]
 
-METHODS = ("rl", "rl_paper", "sl", "recorded", "upstream_ceiling")
+METHODS = ("rl", "rl_paper", "sl", "recorded", "class_rate_code", "upstream_ceiling")
 """Every method name that can appear in ``results.json``."""
 
 
@@ -182,13 +182,13 @@ def _run_fold(
                 recorded=None if method == "recorded" else recorded[:, own],
             )
             if population:
-                if network is None:  # the recording itself
+                if network is None:  # the recording itself, or a code built neuron by neuron from it
                     match = np.arange(n_out)
                 else:
                     train_spikes = _sample(network, train_trials, 2, int(seeds[2]))
                     match = match_neurons(train_spikes, recorded_train, train_labels, train_trial_ids,
                                           fixed=dict(zip(own, read)))
-                matched = None if network is None else recorded[:, match]
+                matched = None if method == "recorded" else recorded[:, match]
                 everyone = biomimicry_summary(spikes, test_labels, test_trial_ids, recording.bin_size, recorded=matched)
                 summary.update({f"{k}_all_neurons": v for k, v in everyone.items() if k != "per_neuron"})
                 summary["per_neuron_all_neurons"] = everyone["per_neuron"]
@@ -231,6 +231,10 @@ def _run_fold(
         finish("rl_paper", spikes, seconds, {"n_restarts": config.n_paper_restarts}, trained)
     if recorded is not None:
         finish("recorded", recorded[None], 0.0)
+        if not continuous:  # what recorded-level modulation buys with perfect knowledge of the class
+            code = class_rate_code(recording.downstream_spikes[train_trials.bins][:, generated_ids],
+                                   train_trials.labels.numpy(), test_labels, config.n_eval_samples, int(seeds[2]))
+            finish("class_rate_code", code, 0.0)
         if "sl" in config.methods:
             start = time.perf_counter()
             network = PointProcessNetwork(

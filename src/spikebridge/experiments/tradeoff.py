@@ -117,8 +117,9 @@ def run_tradeoff(
     ref_config = replace(base, methods=tuple(config.references))
     results = run_reproduce(recording, decoder, ref_config, out_dir=out / "references")
     atomic_write_json(out / "references" / "results.json", results)
-    labels = {"recorded": "recorded", "sl": "SL (fitted to the recordings)", "rl_paper": "the paper's RL"}
-    for method in ("recorded", *config.references):
+    labels = {"recorded": "recorded", "sl": "SL (fitted to the recordings)", "rl_paper": "the paper's RL",
+              "class_rate_code": "recorded class rates, true class"}
+    for method in ("recorded", "class_rate_code", *config.references):
         if method in results["methods"]:
             references[method] = _point(results, method, run_dir="references", label=labels[method])
     if progress:
@@ -131,7 +132,8 @@ def run_tradeoff(
         highlight = max(kept) if kept else points[0]["prior_weight"]
     tradeoff = {
         "recording": recording.name, "decoder": str(decoder) if isinstance(decoder, (str, Path)) else type(decoder).__name__,
-        "n_folds": base.n_folds, "seed": base.seed, "generate": base.generate,
+        "n_folds": base.n_folds, "seed": base.seed, "generate": base.generate, "bin_size": recording.bin_size,
+        "read_neurons": results["decoder"][0]["neurons_read"],
         "weights": [float(w) for w in config.weights], "highlight_weight": float(highlight),
         "points": points, "references": references, "config": _jsonable(asdict(config)),
     }

@@ -24,6 +24,7 @@ _METHOD_LABELS = {
     "rl_paper": "RL (paper's algorithm)",
     "sl": "SL (supervised baseline)",
     "recorded": "Healthy spikes (ceiling)",
+    "class_rate_code": "Recorded class rates, true class (ceiling at recorded modulation)",
     "upstream_ceiling": "Upstream-only classifier (ceiling)",
 }
 

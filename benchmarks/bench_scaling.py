@@ -145,13 +145,16 @@ def main() -> None:
     largest = {r["decoder_reads"]: r for r in rows if r["n_upstream"] == 1000 and r["n_generated"] == 200}
     # Headline ratios: each round times the rat01 size right before the large size, so both see the same load.
     paired = {200: [], 2: []}
+    paired_load = []  # 1-minute load average after each round: the machine may be shared
     for _ in range(args.rounds):
         for reads, read in ((200, "all"), (2, "first2")):
             small, big = child(17, 2, "all"), child(1000, 200, read)
             paired[reads].append(big["seconds_per_update"] / small["seconds_per_update"])
+        paired_load.append(machine()["load_average"][0])
     result = {"machine": machine(), "updates": args.updates, "rows": rows, "started_load_average": started,
               "rat01_size_seconds_per_update_at_end": reference[-1]["seconds_per_update"],
               "paired_factors_1000x200": {str(k): v for k, v in paired.items()},
+              "paired_rounds_load_average_1min": paired_load,
               "factor_1000x200_decoder_reads_all": float(np.median(paired[200])),
               "factor_1000x200_decoder_reads_2": float(np.median(paired[2])),
               "factor_1000x200_decoder_reads_all_table": largest[200]["factor_vs_rat01_size"],

@@ -30,9 +30,18 @@ def test_information_of_constant_and_two_level_rates():
     p = torch.tensor([0.1, 0.1, 0.5, 0.5]).view(1, 4, 1)
     expected = 0.5 * (_kl(0.1, 0.3) + _kl(0.5, 0.3))
     assert bernoulli_information(torch.logit(p)).item() == pytest.approx(expected, rel=1e-5)
-    # per replica and output, and the prior is weight * the mean over outputs
+    # per replica and output; the prior is weight * the mean over outputs of the information per spike
     two = torch.cat([torch.logit(p), torch.zeros(1, 4, 1)], dim=2).expand(3, -1, -1)
-    assert torch.allclose(InformationPrior(2.0)(two, None), torch.full((3,), expected), rtol=1e-5)
+    per_spike = expected / 0.3  # the first output fires 0.3 spikes per bin; the second carries nothing
+    assert torch.allclose(InformationPrior(2.0)(two, None), torch.full((3,), per_spike), rtol=1e-5)
+
+
+def test_information_per_spike_does_not_reward_silence():
+    # the same relative modulation at a tenth of the rate: the same cost per spike, a tenth per bin
+    base = torch.tensor([0.1, 0.1, 0.3, 0.3]).view(1, 4, 1)
+    high, low = InformationPrior(1.0)(torch.logit(base), None), InformationPrior(1.0)(torch.logit(base / 10), None)
+    assert low.item() == pytest.approx(high.item(), rel=0.25)
+    assert bernoulli_information(torch.logit(base / 10)).item() < 0.1 * bernoulli_information(torch.logit(base)).item()
 
 
 def test_information_is_non_negative_and_grows_with_modulation():
@@ -67,7 +76,7 @@ def test_prior_trains_without_any_downstream_recording():
     recording = toy_recording(n_trials=30).lesioned()
     assert recording.downstream_spikes is None  # the prior needs nothing but the generated probabilities
     _, info_off, _ = _train(0.0, recording)
-    _, info_on, history = _train(3.0, recording)
+    _, info_on, history = _train(1.0, recording)
     assert np.isfinite(history.values["train/reward"]).all()
     assert info_on < 0.7 * info_off  # the prior makes the generated spikes carry less information
 

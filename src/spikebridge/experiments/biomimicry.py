@@ -120,9 +120,9 @@ def population_summary(
     summary :
         ``pairwise_correlation``: mean pairwise correlation of 100 ms spike counts inside labelled bins
         (mean over samples). ``participation_ratio``: dimensionality of the trial-averaged activity (the
-        class PSTHs of every neuron, stacked over classes and time). With ``recorded``,
-        ``subspace_angle_deg``: the mean principal angle between the top-``k`` PCA subspaces of the
-        generated and the recorded trial-averaged activity.
+        class PSTHs of every neuron, stacked over classes and time), per sampled session, then averaged.
+        With ``recorded``, ``subspace_angle_deg``: the mean principal angle between the top-``k`` PCA
+        subspaces of the generated (per session) and the recorded trial-averaged activity.
     """
     samples = np.asarray(spikes)
     if samples.ndim == 2:
@@ -132,12 +132,18 @@ def population_summary(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pairwise = float(np.nanmean([pairwise_correlation(s[inside], window) for s in samples]))
-    activity = psth(samples, labels, trial_ids).reshape(-1, samples.shape[-1])
-    activity = activity[~np.isnan(activity).any(axis=1)]
-    out = {"pairwise_correlation": pairwise, "participation_ratio": participation_ratio(activity)}
+
+    def activity(one: NDArray) -> NDArray:  # trial-averaged activity, (n_classes * n_window, n_neurons)
+        flat = psth(one, labels, trial_ids).reshape(-1, samples.shape[-1])
+        return flat[~np.isnan(flat).any(axis=1)]
+
+    # one sampled session at a time: each has the recording's trials, so its PSTHs carry the same
+    # trial-sampling noise as the recording's (averaging samples first would remove it and lower the ratio)
+    sessions = [activity(s) for s in samples]
+    out = {"pairwise_correlation": pairwise,
+           "participation_ratio": float(np.nanmean([participation_ratio(a) for a in sessions]))}
     if recorded is not None:
-        truth = psth(recorded, labels, trial_ids).reshape(-1, samples.shape[-1])
-        truth = truth[~np.isnan(truth).any(axis=1)]
+        truth = activity(np.asarray(recorded))
         k = min(n_components, samples.shape[-1] - 1)
-        out["subspace_angle_deg"] = float(np.mean(subspace_angles_deg(activity, truth, k)))
+        out["subspace_angle_deg"] = float(np.mean([subspace_angles_deg(a, truth, k) for a in sessions]))
     return out

@@ -19,7 +19,7 @@ from spikebridge.experiments.reproduce import ReproduceConfig, _jsonable, run_re
 
 __all__ = ["TradeoffConfig", "run_tradeoff", "DEFAULT_WEIGHTS"]
 
-DEFAULT_WEIGHTS = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3)
+DEFAULT_WEIGHTS = (0.0, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
 """Prior weights of the sweep: 0 (no prior) and a log-spaced range up to where success collapses."""
 
 
@@ -28,7 +28,7 @@ class TradeoffConfig:
     """Settings of ``spikebridge biomimicry``."""
 
     weights: tuple[float, ...] = DEFAULT_WEIGHTS
-    """Prior weights to train RL with (reward per bin given up per nat per bin and neuron)."""
+    """Prior weights to train RL with (reward per bin given up per nat per spike)."""
     references: tuple[str, ...] = ("rl_paper", "sl")
     """Reference methods scored once (the recording is always added when it has downstream spikes)."""
     highlight_weight: float | None = None

@@ -50,28 +50,33 @@ def bernoulli_information(logits: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class InformationPrior:
-    """Charge the generator for the information its spikes carry: ``weight * mean_n I_n`` per bin.
+    """Charge the generator for the information each of its spikes carries: ``weight * mean_n I_n / pbar_n``.
 
     Behavioural reward alone pays for any modulation that helps the decoder and charges nothing for
     more, so RL drives the read neurons to saturate (rates near 0 and 1 per bin: modulation depth several
     times the recording's). Natural neurons are noisy, weakly tuned encoders; this prior asks for the
-    least informative spike trains that still carry the behaviour: the information-bottleneck
-    trade-off between decoded behaviour and the mutual information between spikes and upstream input
-    (:func:`bernoulli_information`). It uses nothing but the generated probabilities.
+    least informative spikes that still carry the behaviour: an information-bottleneck trade-off between
+    decoded behaviour and the mutual information between spikes and upstream input
+    (:func:`bernoulli_information`), counted per spike (nats per spike, the usual unit of single-neuron
+    coding). Per spike rather than per bin, because the information per bin also falls when every rate
+    falls: charged per bin, a long run silences the neurons (rat01, weight 0.003, 1500 updates: 0 spikes/s).
+    Per spike, the rate level is free and only the modulation relative to it costs. It uses nothing
+    but the generated probabilities: no downstream recording.
 
     Parameters
     ----------
     weight :
-        Reward per bin given up for one nat per bin and neuron of information (mean over outputs). The
-        reward is the fraction of bins decoded correctly, so ``weight = 1`` says a neuron carrying one
-        more nat per bin must buy at least that much more decoded behaviour. 0 switches the prior off.
+        Reward per bin given up for one nat per spike of information (mean over outputs). The reward is
+        the fraction of bins decoded correctly, so ``weight = 0.01`` says a code whose spikes each carry
+        one more nat must buy at least 1% more decoded bins. 0 switches the prior off.
     """
 
-    weight: float = 1.0
+    weight: float = 0.01
 
     def __post_init__(self) -> None:
         if not (self.weight >= 0 and math.isfinite(self.weight)):
             raise ValueError(f"InformationPrior.weight must be a finite number >= 0; got {self.weight!r}.")
 
     def __call__(self, logits: torch.Tensor, batch: TrialBatch) -> torch.Tensor:
-        return self.weight * bernoulli_information(logits).mean(dim=1)
+        rate = torch.sigmoid(logits).mean(dim=1).clamp_min(1e-6)  # spikes per bin, (n_replicas, n_outputs)
+        return self.weight * (bernoulli_information(logits) / rate).mean(dim=1)

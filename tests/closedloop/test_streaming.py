@@ -12,8 +12,9 @@ from hypothesis.extra.numpy import arrays
 from spikebridge.closedloop import StreamingGenerator
 from spikebridge.exceptions import DataFormatError, NotFittedError
 from spikebridge.features.history import last_spikes_exponential
-from spikebridge.models.generator import BernoulliGLM, NumpyNetwork, StagedPointProcess, _exact_round32
+from spikebridge.models.generator import BernoulliGLM, NumpyNetwork, StagedPointProcess
 from spikebridge.models.network import PointProcessNetwork
+from spikebridge.models.numpy_network import _exact_round32
 from spikebridge.simulate import simulate_lever_task
 
 # only for comparisons with torch, which accumulates in float32 and has its own exp; the streamed and

@@ -89,7 +89,7 @@ def _add_biomimicry(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("biomimicry", help="sweep the biomimetic prior's weight: success against biomimicry")
     _add_run_arguments(p, methods=False)
     p.add_argument("--weights", type=_weights, default=None,
-                   help="comma-separated prior weights (default 0,0.0003,0.001,0.003,0.01,0.03,0.1)")
+                   help="comma-separated prior weights (default 0,0.0002,0.0005,0.001,0.002,0.005,0.02)")
     p.add_argument("--references", type=_methods, default=("rl_paper", "sl"),
                    help="reference methods scored once: rl-paper, sl (default both); the recording always")
 

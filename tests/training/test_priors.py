@@ -30,9 +30,9 @@ def test_information_of_constant_and_two_level_rates():
     p = torch.tensor([0.1, 0.1, 0.5, 0.5]).view(1, 4, 1)
     expected = 0.5 * (_kl(0.1, 0.3) + _kl(0.5, 0.3))
     assert bernoulli_information(torch.logit(p)).item() == pytest.approx(expected, rel=1e-5)
-    # per replica and output; the prior is weight * the mean over outputs of the information per spike
+    # per replica and output; the prior is weight * the sum over outputs of the information per spike
     two = torch.cat([torch.logit(p), torch.zeros(1, 4, 1)], dim=2).expand(3, -1, -1)
-    per_spike = expected / 0.3  # the first output fires 0.3 spikes per bin; the second carries nothing
+    per_spike = 2 * expected / 0.3  # the first output fires 0.3 spikes per bin; the second carries nothing
     assert torch.allclose(InformationPrior(2.0)(two, None), torch.full((3,), per_spike), rtol=1e-5)
 
 

@@ -19,7 +19,7 @@ from spikebridge.experiments.reproduce import ReproduceConfig, _jsonable, run_re
 
 __all__ = ["TradeoffConfig", "run_tradeoff", "DEFAULT_WEIGHTS"]
 
-DEFAULT_WEIGHTS = (0.0, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+DEFAULT_WEIGHTS = (0.0, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.02)
 """Prior weights of the sweep: 0 (no prior) and a log-spaced range up to where success collapses."""
 
 

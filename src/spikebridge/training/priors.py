@@ -50,7 +50,7 @@ def bernoulli_information(logits: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class InformationPrior:
-    """Charge the generator for the information each of its spikes carries: ``weight * mean_n I_n / pbar_n``.
+    """Charge the generator for the information each of its spikes carries: ``weight * sum_n I_n / pbar_n``.
 
     Behavioural reward alone pays for any modulation that helps the decoder and charges nothing for
     more, so RL drives the read neurons to saturate (rates near 0 and 1 per bin: modulation depth several
@@ -63,15 +63,19 @@ class InformationPrior:
     Per spike, the rate level is free and only the modulation relative to it costs. It uses nothing
     but the generated probabilities: no downstream recording.
 
+    Summed over outputs, so every generated neuron pays the same price for its information whether it is
+    one of 2 generated neurons or of 200 (a mean would dilute the read neurons' share as unread outputs
+    are added).
+
     Parameters
     ----------
     weight :
-        Reward per bin given up for one nat per spike of information (mean over outputs). The reward is
-        the fraction of bins decoded correctly, so ``weight = 0.01`` says a code whose spikes each carry
-        one more nat must buy at least 1% more decoded bins. 0 switches the prior off.
+        Reward per bin given up for one nat per spike of information in one neuron. The reward is the
+        fraction of bins decoded correctly, so ``weight = 0.001`` says a neuron whose spikes each carry one
+        more nat must buy at least 0.1% more decoded bins. 0 switches the prior off.
     """
 
-    weight: float = 0.01
+    weight: float = 0.001
 
     def __post_init__(self) -> None:
         if not (self.weight >= 0 and math.isfinite(self.weight)):
@@ -79,4 +83,4 @@ class InformationPrior:
 
     def __call__(self, logits: torch.Tensor, batch: TrialBatch) -> torch.Tensor:
         rate = torch.sigmoid(logits).mean(dim=1).clamp_min(1e-6)  # spikes per bin, (n_replicas, n_outputs)
-        return self.weight * (bernoulli_information(logits) / rate).mean(dim=1)
+        return self.weight * (bernoulli_information(logits) / rate).sum(dim=1)

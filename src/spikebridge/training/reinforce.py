@@ -46,7 +46,7 @@ class ReinforceConfig:
     """Decay of the exponential moving average of the weights; the average is the trained model."""
     prior_weight: float = 0.0
     """Weight of the biomimetic :class:`~spikebridge.training.priors.InformationPrior` (reward per bin given
-    up per nat of information per spike, mean over neurons); 0 switches it off. It ramps from 0 to this
+    up per nat of information per spike, per generated neuron); 0 switches it off. It ramps from 0 to this
     value over training."""
     seed: int = 0
     """Seed of the batch order and the spike sampling."""

@@ -82,14 +82,14 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="cross-validate RL, the paper's RL and SL on a recording")
     _add_run_arguments(p, methods=True)
     p.add_argument("--prior-weight", type=float, default=None,
-                   help="weight of the biomimetic information prior of the default RL trainer (default 0: off)")
+                   help="weight of the biomimetic information prior of the default RL trainer (default 0.02; 0: off)")
 
 
 def _add_biomimicry(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("biomimicry", help="sweep the biomimetic prior's weight: success against biomimicry")
     _add_run_arguments(p, methods=False)
     p.add_argument("--weights", type=_weights, default=None,
-                   help="comma-separated prior weights (default 0,0.0002,0.0005,0.001,0.002,0.005,0.02)")
+                   help="comma-separated prior weights (default 0,0.005,0.02,0.05,0.1,0.2,0.5)")
     p.add_argument("--references", type=_methods, default=("rl_paper", "sl"),
                    help="reference methods scored once: rl-paper, sl (default both); the recording always")
 
@@ -340,12 +340,14 @@ def format_tradeoff(tradeoff: dict) -> str:
     keys = ("mutual_information", "modulation_depth", "firing_rate_hz", "psth_correlation_median")
     if tradeoff.get("generate") == "all":
         keys += ("psth_correlation_median_all_neurons", "participation_ratio", "pairwise_correlation")
-    header = f"{'point':<34}{'success':>9}" + "".join(f"{k.replace('_all_neurons', ' (all)'):>24}" for k in keys)
+    names = [k.replace("_all_neurons", " (all)").replace("psth_correlation_median", "median PSTH r") for k in keys]
+    widths = [max(12, len(name) + 2) for name in names]
+    header = f"{'point':<34}{'success':>9}" + "".join(f"{name:>{w}}" for name, w in zip(names, widths))
     lines = [header]
     rows = [(p["label"], p) for p in tradeoff["points"]] + [(p["label"], p) for p in tradeoff["references"].values()]
     for label, point in rows:
         bio = point["biomimicry"]
-        cells = "".join(f"{_mean_or_nan(bio[k]):>24.3f}" if k in bio else f"{'—':>24}" for k in keys)
+        cells = "".join(f"{_mean_or_nan(bio[k]):>{w}.3f}" if k in bio else f"{'—':>{w}}" for k, w in zip(keys, widths))
         lines.append(f"{label:<34}{_mean_or_nan(point['time_bin_success']):>9.3f}{cells}")
     lines.append(f"RL with the prior in the figures: weight {tradeoff['highlight_weight']:g}")
     return "\n".join(lines)
@@ -442,7 +444,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of folds, weights and sampling (default 0)")
     p.add_argument("--updates", type=int, default=None, help="updates of the default RL trainer (500)")
     p.add_argument("--prior-weight", type=float, default=None,
-                   help="weight of the biomimetic information prior of the default RL trainer (default 0: off)")
+                   help="weight of the biomimetic information prior of the default RL trainer (default 0.02; 0: off)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="updates per checkpoint (default 100)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's newest checkpoint")
     p.add_argument("--decoder-neurons", type=_indices, default=None,

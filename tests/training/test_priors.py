@@ -58,6 +58,12 @@ def test_bad_weights_are_clear_errors(weight):
         ReinforceConfig(prior_weight=weight)
 
 
+@pytest.mark.parametrize("start, full", [(0.5, 0.5), (-0.1, 0.5), (0.5, 1.2)])
+def test_bad_prior_schedules_are_clear_errors(start, full):
+    with pytest.raises(ValueError, match="prior_start"):
+        ReinforceConfig(prior_start=start, prior_full=full)
+
+
 def _train(prior_weight: float, recording=None):
     recording = recording or toy_recording(n_trials=30).lesioned()
     features = last_spikes_exponential(recording.upstream_spikes, time_constant=5.0)
@@ -65,7 +71,7 @@ def _train(prior_weight: float, recording=None):
     net = PointProcessNetwork(features.shape[1], 1, n_hidden=8, initial_rate=0.1,
                               generator=torch.Generator().manual_seed(0))
     config = ReinforceConfig(n_updates=120, batch_trials=10, n_samples=4, learning_rate=3e-2,
-                             prior_weight=prior_weight)
+                             prior_weight=prior_weight, prior_start=0.25, prior_full=0.5)
     trained, history = train_reinforce(net, toy_decoder(), trials, config)
     with torch.no_grad():
         info = bernoulli_information(trained.logits(trials.features)).item()

@@ -19,7 +19,7 @@ from spikebridge.experiments.reproduce import ReproduceConfig, _jsonable, run_re
 
 __all__ = ["TradeoffConfig", "run_tradeoff", "DEFAULT_WEIGHTS"]
 
-DEFAULT_WEIGHTS = (0.0, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.02)
+DEFAULT_WEIGHTS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5)
 """Prior weights of the sweep: 0 (no prior) and a log-spaced range up to where success collapses."""
 
 
@@ -32,8 +32,8 @@ class TradeoffConfig:
     references: tuple[str, ...] = ("rl_paper", "sl")
     """Reference methods scored once (the recording is always added when it has downstream spikes)."""
     highlight_weight: float | None = None
-    """The 'RL with the prior' point of the bar figure; default: the largest weight whose mean time-bin
-    success stays within 0.05 of the weight-0 run."""
+    """The 'RL with the prior' point of the bar figure; default: the trainer's own ``prior_weight`` when it
+    is swept, else the largest weight whose mean time-bin success stays within 0.05 of the weight-0 run."""
     reproduce: ReproduceConfig = field(default_factory=ReproduceConfig)
     """Folds, seed, generation mode and trainer settings shared by every run (``methods`` is set here)."""
 
@@ -126,6 +126,8 @@ def run_tradeoff(
         progress("references: " + ", ".join(
             f"{m} {_mean(p['time_bin_success']):.3f}" for m, p in references.items()))
     highlight = config.highlight_weight
+    if highlight is None and base.rl.prior_weight in config.weights:  # the trainer's default weight
+        highlight = base.rl.prior_weight
     if highlight is None:
         floor = _mean(points[0]["time_bin_success"]) - 0.05 if config.weights[0] == 0 else -math.inf
         kept = [p["prior_weight"] for p in points if _mean(p["time_bin_success"]) >= floor]

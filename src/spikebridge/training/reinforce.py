@@ -44,10 +44,20 @@ class ReinforceConfig:
     """epsilon of the paper's bonus for rarely decoded classes; annealed linearly to 0 over training."""
     average_decay: float = 0.99
     """Decay of the exponential moving average of the weights; the average is the trained model."""
-    prior_weight: float = 0.0
+    prior_weight: float = 0.02
     """Weight of the biomimetic :class:`~spikebridge.training.priors.InformationPrior` (reward per bin given
-    up per nat of information per spike, per generated neuron); 0 switches it off. It ramps from 0 to this
-    value over training."""
+    up per nat of information per spike, per generated neuron); 0 switches it off. On rat01 (5 folds) 0.02
+    keeps time-bin success at 0.876 (0.890 without) and brings the read neurons' mutual information with
+    the behaviour from +26% to +12% of the recording's and their modulation depth from +279% to +134%;
+    larger weights trade more success for less modulation (``spikebridge biomimicry``)."""
+    prior_start: float = 0.5
+    """Fraction of the updates before the prior turns on. The reward must first find a code the decoder
+    reads; charged from the start, the prior wins before it does in some folds (rat01, weight 0.002, a
+    ramp from update 0: fold 3 fell to 0.35 success, 5-fold mean 0.769; with this schedule the 5-fold mean
+    is 0.890, as without the prior)."""
+    prior_full: float = 0.75
+    """Fraction of the updates at which the prior reaches its full weight (a linear ramp from
+    ``prior_start``); it stays there to the end."""
     seed: int = 0
     """Seed of the batch order and the spike sampling."""
 
@@ -67,6 +77,11 @@ class ReinforceConfig:
             raise ValueError(f"ReinforceConfig.average_decay must be in [0, 1); got {self.average_decay!r}.")
         if not (self.prior_weight >= 0 and math.isfinite(self.prior_weight)):
             raise ValueError(f"ReinforceConfig.prior_weight must be a finite number >= 0; got {self.prior_weight!r}.")
+        if not 0 <= self.prior_start < self.prior_full <= 1:
+            raise ValueError(
+                f"ReinforceConfig needs 0 <= prior_start < prior_full <= 1; got prior_start={self.prior_start!r}, "
+                f"prior_full={self.prior_full!r}."
+            )
         if self.exploration_weight < 0:
             raise ValueError(f"ReinforceConfig.exploration_weight must be >= 0; got {self.exploration_weight!r}.")
 
@@ -186,9 +201,10 @@ def train_reinforce(
     for update in range(state.update, config.n_updates):
         batch = trials.sample_batch(config.batch_trials, rng)                          # 1. data
         labels = batch.labels
-        # the prior grows from 0 to its weight over training: first find a code the decoder reads, then
-        # make it cheap (at full weight from the start it pins every rate before the reward can move it)
-        prior = InformationPrior(config.prior_weight * update / config.n_updates) if config.prior_weight else None
+        # first find a code the decoder reads, then make it cheap: the prior is off until prior_start and
+        # ramps to its full weight at prior_full
+        ramp = (update / config.n_updates - config.prior_start) / (config.prior_full - config.prior_start)
+        prior = InformationPrior(config.prior_weight * min(max(ramp, 0.0), 1.0)) if config.prior_weight else None
         _, reward, bonus = policy_gradient_step(                                       # 2-5. act, reward,
             network, optimizer, objective, batch, n_samples=config.n_samples,          #      credit, learn
             generator=generator, progress=update / config.n_updates, prior=prior,

@@ -113,8 +113,9 @@ class ClosedLoopConfig:
     """Online learning passes if its post-drift level is at least this fraction of its pre-drift level."""
     runs: tuple[str, ...] = RUN_NAMES
     """Which sessions to run: ``"learning"`` (online learning on) and/or ``"no_learning"`` (off)."""
-    pretrain: ReinforceConfig = field(default_factory=lambda: ReinforceConfig(n_updates=800))
-    """Offline RL pre-training before the session (few updates, so the scenario stays quick)."""
+    pretrain: ReinforceConfig = field(default_factory=lambda: ReinforceConfig(n_updates=800, prior_weight=0.0))
+    """Offline RL pre-training before the session (few updates, so the scenario stays quick). No biomimetic
+    prior: the online learner's updates carry none, so the scenario measures adaptation alone."""
     online: OnlineConfig = field(default_factory=OnlineConfig)
     """Online learner settings; its ``seed`` is replaced by one derived from ``seed`` (same for both runs)."""
     decoder_max_iterations: int = 500

@@ -22,7 +22,7 @@ Probabilities
 -------------
 Both this generator and the offline
 :meth:`~spikebridge.models.generator.StagedPointProcess.predict_proba` compute the probabilities with
-:class:`~spikebridge.models.generator.NumpyNetwork`, whose every output is defined element by element
+:class:`~spikebridge.models.numpy_network.NumpyNetwork`, whose every output is defined element by element
 from exact arithmetic (each pre-activation is the float32 nearest to its exact value, then a float32
 sigmoid). :meth:`step` runs it on a one-row matrix, :meth:`run` and the offline model on blocks of rows,
 and the results are **identical** (``np.array_equal``): they do not depend on the BLAS kernel, the
@@ -43,7 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from spikebridge._validation import check_positive_int, check_positive_number, check_spike_counts
 from spikebridge.exceptions import DataFormatError, NotFittedError
-from spikebridge.models.generator import NumpyNetwork
+from spikebridge.models.numpy_network import NumpyNetwork
 
 __all__ = ["StreamingGenerator"]
 

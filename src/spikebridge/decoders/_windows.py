@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from spikebridge._validation import check_positive_number
-from spikebridge.exceptions import DataFormatError
+from spikebridge.exceptions import DataFormatError, NotFittedError
 
 __all__ = [
+    "fitted_attribute",
     "window_features",
     "lag_major_to_kernel",
     "causal_conv",
@@ -127,3 +128,13 @@ def as_label_vector(labels: object, n_bins: int, name: str = "labels") -> NDArra
             "fit."
         )
     return arr
+
+
+def fitted_attribute(decoder: object, name: str, fit_call: str) -> int:
+    """The integer attribute ``name`` that ``fit`` sets on ``decoder``; a clear error before it is fitted.
+
+    ``fit_call`` is how to fit it, e.g. ``"fit(spikes, labels, bin_size)"``.
+    """
+    if not hasattr(decoder, name):
+        raise NotFittedError(f"This {type(decoder).__name__} is not fitted yet. Call {fit_call} first.")
+    return int(getattr(decoder, name))

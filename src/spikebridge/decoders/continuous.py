@@ -14,11 +14,12 @@ from spikebridge.decoders._windows import (
     as_spike_matrix,
     causal_conv,
     check_non_negative_number,
+    fitted_attribute,
     history_from_seconds,
     lag_major_to_kernel,
     window_features,
 )
-from spikebridge.exceptions import DataFormatError, NotFittedError
+from spikebridge.exceptions import DataFormatError
 
 __all__ = ["ContinuousDecoder", "WienerDecoder", "KalmanDecoder"]
 
@@ -148,11 +149,7 @@ class _LinearFilterDecoder(ContinuousDecoder):
         return self._fitted("n_outputs_")
 
     def _fitted(self, name: str) -> int:
-        if not hasattr(self, name):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet. Call fit(spikes, behaviour, bin_size) first."
-            )
-        return int(getattr(self, name))
+        return fitted_attribute(self, name, "fit(spikes, behaviour, bin_size)")
 
     def _build(self) -> None:
         """Turn the fitted ``coef_`` and ``intercept_`` into the conv1d kernel and bias."""

@@ -17,13 +17,14 @@ from spikebridge.decoders._windows import (
     as_spike_matrix,
     causal_conv,
     check_non_negative_number,
+    fitted_attribute,
     history_from_seconds,
     lag_major_to_kernel,
     window_features,
 )
 from spikebridge.decoders.base import SpikeDecoder
 from spikebridge.decoders.patternnet import _MATMUL_MIN_NEURONS, causal_conv_matmul
-from spikebridge.exceptions import DataFormatError, NotFittedError
+from spikebridge.exceptions import DataFormatError
 
 __all__ = ["WindowClassifierDecoder"]
 
@@ -118,11 +119,7 @@ class WindowClassifierDecoder(SpikeDecoder):
         return self._fitted("n_classes_")
 
     def _fitted(self, name: str) -> int:
-        if not hasattr(self, name):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet. Call fit(spikes, labels, bin_size) first."
-            )
-        return int(getattr(self, name))
+        return fitted_attribute(self, name, "fit(spikes, labels, bin_size)")
 
     # ------------------------------------------------------------------ fitting
     def fit(

@@ -75,7 +75,8 @@ class InformationPrior:
         more nat must buy at least 0.1% more decoded bins. 0 switches the prior off.
     """
 
-    weight: float = 0.001
+    weight: float = 0.02
+    """The trainer's default (:attr:`~spikebridge.training.reinforce.ReinforceConfig.prior_weight`)."""
 
     def __post_init__(self) -> None:
         if not (self.weight >= 0 and math.isfinite(self.weight)):
